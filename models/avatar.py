@@ -1,0 +1,153 @@
+"""The prepared avatar: frames plus per-frame face geometry, stored on disk.
+
+Preparing an avatar (face detection) is slow and done once; the stored form is
+plain .npy + JSON so loading needs neither MediaPipe nor pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from models.face import FaceGeometry, detect_face
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_AVATAR_ID = "astronaut"
+SAMPLE_AVATAR_NAME = "Astronaut"
+_FRAMES_FILE = "frames.npy"
+_META_FILE = "avatar.json"
+_FORMAT_VERSION = 1
+
+
+@dataclass
+class Avatar:
+    """Frames to loop while speaking, with the face geometry of each frame."""
+
+    avatar_id: str
+    name: str
+    frames: np.ndarray  # (F, H, W, 3) uint8 RGB, H and W even (video encoders need even sizes)
+    faces: list[FaceGeometry]  # one per frame
+    fps: int = 25
+
+    def __post_init__(self) -> None:
+        f = self.frames
+        if f.ndim != 4 or f.shape[3] != 3 or f.dtype != np.uint8 or f.shape[0] < 1:
+            raise ValueError(f"frames must be (F, H, W, 3) uint8 with F >= 1, got {f.shape} {f.dtype}")
+        if f.shape[1] % 2 or f.shape[2] % 2:
+            raise ValueError(f"frame size must be even, got {f.shape[2]}x{f.shape[1]}")
+        if len(self.faces) != f.shape[0]:
+            raise ValueError(f"{len(self.faces)} face geometries for {f.shape[0]} frames")
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    def frame_index(self, global_frame: int) -> int:
+        """Avatar frame for an output frame: ping-pong so a short clip loops without a jump."""
+        n = self.frames.shape[0]
+        if n == 1:
+            return 0
+        period = 2 * n - 2
+        i = global_frame % period
+        return i if i < n else period - i
+
+
+def _even_crop(image: np.ndarray) -> np.ndarray:
+    """Drop at most one row/column so both sides are even."""
+    h, w = image.shape[:2]
+    return image[: h - h % 2, : w - w % 2]
+
+
+def avatar_from_image(image: np.ndarray, avatar_id: str, name: str, max_side: int = 1280) -> Avatar:
+    """Single-frame avatar from an RGB photo, downscaled so its long side is <= max_side."""
+    import cv2
+
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise ValueError("expected a uint8 image array")
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = image[:, :, :3]
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) RGB image, got {image.shape}")
+    h, w = image.shape[:2]
+    scale = max_side / max(h, w)
+    if scale < 1.0:
+        size = (max(2, round(w * scale)), max(2, round(h * scale)))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        logger.info("downscaled avatar image %dx%d -> %dx%d", w, h, *size)
+    image = np.ascontiguousarray(_even_crop(image))
+    face = detect_face(image)
+    return Avatar(avatar_id=avatar_id, name=name, frames=image[None].copy(), faces=[face])
+
+
+def save_avatar(avatar: Avatar, directory: Path) -> None:
+    """Write the avatar to `directory`, atomically replacing any previous one.
+
+    Files go to a sibling temp dir first, so readers never see a half-written avatar.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        np.save(tmp / _FRAMES_FILE, avatar.frames, allow_pickle=False)
+        meta = {
+            "version": _FORMAT_VERSION,
+            "avatar_id": avatar.avatar_id,
+            "name": avatar.name,
+            "fps": avatar.fps,
+            "shape": list(avatar.frames.shape),
+            "faces": [face.to_json() for face in avatar.faces],
+        }
+        (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        old = None
+        if directory.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent))
+            os.replace(directory, old / "avatar")
+        os.replace(tmp, directory)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("saved avatar %r to %s", avatar.avatar_id, directory)
+
+
+def load_avatar(directory: Path) -> Avatar:
+    """Read an avatar written by :func:`save_avatar`."""
+    directory = Path(directory)
+    meta_path, frames_path = directory / _META_FILE, directory / _FRAMES_FILE
+    for path in (meta_path, frames_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"no avatar at {directory}: {path.name} is missing")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    frames = np.load(frames_path, allow_pickle=False)
+    if list(frames.shape) != list(meta["shape"]):
+        raise ValueError(f"avatar at {directory} is corrupt: frames {frames.shape} != {meta['shape']}")
+    faces = [FaceGeometry.from_json(f) for f in meta["faces"]]
+    return Avatar(avatar_id=meta["avatar_id"], name=meta["name"], frames=frames, faces=faces,
+                  fps=int(meta.get("fps", 25)))
+
+
+def sample_image() -> np.ndarray:
+    """The astronaut photo shipped with scikit-image (public domain, NASA)."""
+    from skimage import data
+
+    return data.astronaut()
+
+
+def sample_avatar() -> Avatar:
+    """The built-in demo avatar, so the project runs without user uploads."""
+    return avatar_from_image(sample_image(), SAMPLE_AVATAR_ID, SAMPLE_AVATAR_NAME)

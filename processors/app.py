@@ -1,0 +1,32 @@
+"""The only faust.App, built from settings; stages register their agents on it."""
+
+from __future__ import annotations
+
+import faust
+
+from processors.settings import WorkerSettings
+
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+
+
+def create_app(settings: WorkerSettings) -> faust.App:
+    return faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        key_serializer="raw",
+        value_serializer="raw",
+        store="memory://",
+        topic_replication_factor=1,
+        topic_partitions=settings.kafka.partitions,
+        table_standby_replicas=0,
+        web_enabled=False,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=20.0,
+        producer_max_request_size=MAX_RECORD_BYTES,
+        consumer_max_fetch_size=MAX_RECORD_BYTES,
+        consumer_auto_offset_reset="earliest",
+        producer_linger=0.0,
+        stream_wait_empty=False,
+        datadir=str(settings.data_dir / "faust"),
+    )

@@ -1,0 +1,46 @@
+"""requests -> sentences: one script request becomes its sentences, in order."""
+
+from __future__ import annotations
+
+import faust
+
+from models.sentences import split_sentences
+from processors.context import StageContext
+from schemas.pipeline import JobRef, Sentence
+from schemas.requests import ScriptRequest
+from schemas.status import JobState
+
+STAGE = "chunker"
+
+
+def register(ctx: StageContext) -> None:
+    settings = ctx.settings
+
+    def parse(event: faust.EventT) -> ScriptRequest:
+        return ScriptRequest.from_json(event.value)
+
+    async def chunker(stream: faust.StreamT) -> None:
+        async for _event, request in ctx.records(stream, STAGE, parse):
+            job = JobRef(job_id=request.job_id, avatar_id=request.avatar_id, voice_id=request.voice_id,
+                         options=request.options, submitted_at=request.submitted_at)
+            try:
+                if not ctx.store.has_avatar(request.avatar_id):
+                    raise LookupError(f"unknown avatar_id {request.avatar_id!r}")
+                if request.voice_id != "piper:joe":
+                    raise LookupError(f"unknown voice_id {request.voice_id!r}")
+                pieces = split_sentences(request.text, max_chars=settings.max_sentence_chars,
+                                         first_max_chars=settings.first_sentence_chars)
+                if not pieces:
+                    raise ValueError("the script has no words to speak")
+            except (LookupError, ValueError) as exc:
+                await ctx.fail(request.job_id, STAGE, exc)
+                continue
+            await ctx.report(request.job_id, STAGE, JobState.RUNNING, progress=0.0,
+                             sentences=len(pieces), avatar_id=request.avatar_id,
+                             voice_id=request.voice_id, text_chars=len(request.text),
+                             created_at=request.submitted_at, message="split into sentences")
+            for seq, text in enumerate(pieces):
+                sentence = Sentence(job=job, seq=seq, count=len(pieces), text=text)
+                await ctx.topics.sentences.send(key=request.job_id.encode(), value=sentence.to_json())
+
+    ctx.app.agent(ctx.topics.requests, name=STAGE)(chunker)

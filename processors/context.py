@@ -1,0 +1,67 @@
+"""What every stage shares: the app, its topics, settings, a CPU pool and reporting.
+
+`records()` is the one place a raw Kafka record becomes a schemas object; a record
+that cannot be read goes to the dead-letter topic with the reason, and the stage
+keeps going.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import faust
+
+from processors.settings import WorkerSettings
+from processors.store import MediaStore
+from processors.topics import Topics
+from schemas.pipeline import DeadLetterMeta
+from schemas.status import JobState, StatusEvent
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class StageContext:
+    app: faust.App
+    topics: Topics
+    settings: WorkerSettings
+    store: MediaStore
+    executor: ThreadPoolExecutor
+
+    async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
+        """CPU/GPU work runs in the pool so the event loop keeps serving Kafka."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    async def records(self, stream: faust.StreamT, stage: str,
+                      parse: Callable[[faust.EventT], T]) -> AsyncIterator[tuple[faust.EventT, T]]:
+        async for event in stream.events():
+            try:
+                record = parse(event)
+            except Exception as exc:  # any decode/validation failure is the record's fault
+                await self.dead_letter(event, stage, f"{type(exc).__name__}: {exc}")
+                continue
+            yield event, record
+
+    async def dead_letter(self, event: faust.EventT, stage: str, reason: str) -> None:
+        msg = event.message
+        meta = DeadLetterMeta(source_topic=msg.topic, partition=msg.partition, offset=msg.offset,
+                              stage=stage, reason=reason[:2000])
+        log.warning("dead letter from %s[%d]@%d in %s: %s", msg.topic, msg.partition, msg.offset,
+                    stage, meta.reason)
+        value = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
+        await self.topics.deadletter.send(key=event.key, value=value, headers=meta.to_headers())
+
+    async def report(self, job_id: str, stage: str, state: JobState, **fields: Any) -> None:
+        event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
+        await self.topics.status.send(key=job_id.encode(), value=event.to_json())
+
+    async def fail(self, job_id: str, stage: str, exc: BaseException) -> None:
+        log.exception("job %s failed in %s", job_id, stage, exc_info=exc)
+        await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,58 @@
+"""Builds the Faust app with the chosen stages and runs it as a worker process."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import faust
+
+from processors import assembler, chunker, encoder, lipsync, tts
+from processors.app import create_app
+from processors.context import StageContext
+from processors.settings import WorkerSettings
+from processors.store import MediaStore
+from processors.topics import declare_topics
+
+log = logging.getLogger(__name__)
+
+STAGES: dict[str, Callable[[StageContext], None]] = {
+    "chunker": chunker.register,
+    "tts": tts.register,
+    "lipsync": lipsync.register,
+    "encoder": encoder.register,
+    "assembler": assembler.register,
+}
+
+
+def build_worker_app(settings: WorkerSettings) -> faust.App:
+    app = create_app(settings)
+    ctx = StageContext(app=app, topics=declare_topics(app, settings.kafka), settings=settings,
+                       store=MediaStore(settings.data_dir),
+                       executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"))
+    for name in settings.stages:
+        STAGES[name](ctx)
+        log.info("stage %s registered", name)
+    return app
+
+
+def run_worker(settings: WorkerSettings, ready_file: Path | None = None) -> None:
+    """Blocks until SIGINT/SIGTERM; Faust's Worker owns the loop and the signals.
+
+    `ready_file` is written once partitions are assigned and tables recovered,
+    which is when a request would be served without waiting.
+    """
+    app = build_worker_app(settings)
+    if ready_file is not None:
+        ready_file.parent.mkdir(parents=True, exist_ok=True)
+
+        async def mark_ready(sender: faust.App, **_: object) -> None:
+            ready_file.write_text(f"{os.getpid()}\n")
+            log.info("worker ready")
+
+        app.on_rebalance_complete.connect(mark_ready)
+    worker = faust.Worker(app, loglevel=settings.log_level)
+    worker.execute_from_commandline()

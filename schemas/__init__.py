@@ -1,0 +1,1 @@
+"""Every message on every topic and every HTTP body, defined once."""

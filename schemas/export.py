@@ -1,0 +1,29 @@
+"""JSON Schema files, so producers in other languages can write valid records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from schemas.base import Message
+from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
+from schemas.pipeline import AudioChunkMeta, DeadLetterMeta, FrameChunkMeta, SegmentMeta, Sentence
+from schemas.requests import ScriptRequest
+from schemas.status import StatusEvent
+
+EXPORTED: tuple[type[Message], ...] = (
+    ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
+    GenerateRequest, GenerateResponse, JobStatus, ErrorBody,
+)
+
+
+def write_json_schemas(out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for model in EXPORTED:
+        path = out_dir / f"{model.__name__}.schema.json"
+        schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", **model.model_json_schema()}
+        path.write_bytes(orjson.dumps(schema, option=orjson.OPT_INDENT_2))
+        paths.append(path)
+    return paths

@@ -1,0 +1,99 @@
+"""Records between stages: sentences -> audio chunks -> frame chunks -> segments.
+
+Binary payloads (PCM, pixels, MP4 bytes) are the record value; these models
+travel in the `meta` header. Every record carries (job_id, seq) so a stage can
+drop a redelivered duplicate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message
+from schemas.options import RenderOptions
+
+
+class JobRef(Message):
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    avatar_id: str = Field(pattern=AVATAR_ID_PATTERN)
+    voice_id: str
+    options: RenderOptions = RenderOptions()
+    submitted_at: float | None = None
+
+
+class Sentence(Message):
+    """One piece of the script, in speaking order (JSON value)."""
+
+    job: JobRef
+    seq: int = Field(ge=0)
+    count: int = Field(ge=1, description="sentences in the job")
+    text: str
+
+
+class AudioChunkMeta(Message):
+    """Value: int16 little-endian mono PCM at sample_rate_hz, exactly n_frames of video long."""
+
+    job: JobRef
+    seq: int = Field(ge=0, description="chunk number within the job")
+    sentence_seq: int = Field(ge=0)
+    frame_start: int = Field(ge=0, description="global video frame index of the first frame")
+    n_frames: int = Field(ge=1)
+    sample_rate_hz: int
+    is_last: bool
+
+
+class FrameChunkMeta(Message):
+    """Value: rendered patches (n_frames, h, w, 3) uint8 then the chunk's PCM.
+
+    Only the region the lip-sync stage changes travels; the encoder pastes it
+    into the avatar's own frames, which keeps records small.
+    """
+
+    job: JobRef
+    seq: int = Field(ge=0)
+    frame_start: int = Field(ge=0)
+    n_frames: int = Field(ge=1)
+    box: tuple[int, int, int, int] = Field(description="x0, y0, x1, y1 of the patches in the frame")
+    patch_bytes: int = Field(ge=0)
+    sample_rate_hz: int
+    is_last: bool
+
+
+class SegmentMeta(Message):
+    """Value: an MP4 init segment (ftyp+moov), a media segment (moof+mdat), or empty for the end marker."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    kind: Literal["init", "media", "end"]
+    seq: int = Field(ge=0, description="media segment number; 0 for the init segment")
+    start_s: float = 0.0
+    duration_s: float = 0.0
+    is_last: bool = False
+    total: int | None = Field(None, description="media segments in the job, on the last one")
+    mime: str | None = Field(None, description="MSE type with codecs, on the init segment")
+    submitted_at: float | None = None
+
+
+class DeadLetterMeta(Message):
+    """Value: the unreadable record's bytes, unchanged."""
+
+    source_topic: str
+    partition: int
+    offset: int
+    stage: str
+    reason: str
+
+
+class TtsCursor(Message):
+    """Where a job's audio stands after a sentence; kept in a Faust table (changelog in Kafka).
+
+    Keyed by the sentence it describes, so a redelivered sentence reuses its own
+    numbering instead of advancing it: the tts stage stays idempotent.
+    """
+
+    sentence_seq: int
+    chunk_start: int
+    frame_start: int
+    chunk_end: int
+    frame_end: int

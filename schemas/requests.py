@@ -1,0 +1,31 @@
+"""The script request: what external producers write to the requests topic."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message
+from schemas.options import RenderOptions
+
+MAX_SCRIPT_CHARS = 20_000
+DEFAULT_AVATAR_ID = "astronaut"
+DEFAULT_VOICE_ID = "piper:joe"
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text is empty or whitespace only")
+    return text
+
+
+class ScriptRequest(Message):
+    """Keyed by job_id on the requests topic; the job_id is chosen by the producer."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    text: str = Field(max_length=MAX_SCRIPT_CHARS)
+    avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
+    voice_id: str = Field(DEFAULT_VOICE_ID, max_length=128)
+    options: RenderOptions = RenderOptions()
+    submitted_at: float | None = Field(None, description="unix seconds, for latency accounting")
+
+    _text_not_blank = field_validator("text")(_not_blank)

@@ -1,0 +1,41 @@
+"""Job progress on the compacted status topic (key: job_id)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field
+
+from schemas.base import JOB_ID_PATTERN, Message
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+
+
+class StatusEvent(Message):
+    """What one stage says about a job. The gateway folds them into JobStatus."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    state: JobState
+    stage: str
+    at: float = Field(description="unix seconds")
+    progress: float | None = Field(None, ge=0.0, le=1.0)
+    message: str | None = None
+    error: str | None = None
+    avatar_id: str | None = None
+    voice_id: str | None = None
+    text_chars: int | None = None
+    sentences: int | None = None
+    segments: int | None = None
+    video_duration_s: float | None = None
+    audio_duration_s: float | None = None
+    created_at: float | None = None

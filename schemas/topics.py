@@ -1,0 +1,57 @@
+"""Topic names and their configuration, in pipeline order (the contract with producers)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str]
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    prefix: str = "avatar"
+
+    @property
+    def requests(self) -> str:
+        return f"{self.prefix}.requests"
+
+    @property
+    def sentences(self) -> str:
+        return f"{self.prefix}.sentences"
+
+    @property
+    def audio(self) -> str:
+        return f"{self.prefix}.audio"
+
+    @property
+    def frames(self) -> str:
+        return f"{self.prefix}.frames"
+
+    @property
+    def segments(self) -> str:
+        return f"{self.prefix}.segments"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}.status"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter"
+
+    def specs(self, partitions: int) -> list[TopicSpec]:
+        big = {"max.message.bytes": "33554432", "retention.ms": str(24 * 3600 * 1000)}
+        return [
+            TopicSpec(self.requests, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
+            TopicSpec(self.sentences, partitions, {}),
+            TopicSpec(self.audio, partitions, big),
+            TopicSpec(self.frames, partitions, big),
+            TopicSpec(self.segments, partitions, big),
+            TopicSpec(self.status, partitions, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
+            TopicSpec(self.deadletter, 1, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
+        ]

@@ -1,0 +1,80 @@
+"""A client of the public API, as a browser or an app would use it: submit, watch, download.
+
+Used by `avatar-stream demo`, the bench command and the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import websockets
+
+from schemas.ws import KIND_INIT, MediaMessage
+
+
+class JobFailed(RuntimeError):
+    """The job ended in a failed or cancelled state."""
+
+
+@dataclass
+class WatchResult:
+    job_id: str
+    ttfs_s: float                      # request sent -> first media segment received
+    wall_s: float                      # request sent -> end message received
+    init: bytes
+    media: list[MediaMessage] = field(default_factory=list)
+    messages: list[dict[str, object]] = field(default_factory=list)
+
+
+async def submit(base_url: str, text: str, **fields: object) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        response = await http.post("/api/v1/generate", json={"text": text, **fields})
+        response.raise_for_status()
+        return str(response.json()["job_id"])
+
+
+async def watch(base_url: str, job_id: str, started: float, from_seq: int = 0,
+                timeout_s: float = 300) -> WatchResult:
+    """Reads the stream to its end; `started` is the perf_counter() of the request."""
+    ws_url = base_url.replace("http", "ws", 1) + f"/api/v1/stream/{job_id}?from_seq={from_seq}"
+    result = WatchResult(job_id=job_id, ttfs_s=-1.0, wall_s=-1.0, init=b"")
+    deadline = time.perf_counter() + timeout_s
+    async with websockets.connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30) as ws:
+        while time.perf_counter() < deadline:
+            message = await ws.recv()
+            if isinstance(message, bytes):
+                media = MediaMessage.unpack(message)
+                if media.kind == KIND_INIT:
+                    result.init = media.data
+                    continue
+                if not result.media:
+                    result.ttfs_s = time.perf_counter() - started
+                result.media.append(media)
+                continue
+            control = orjson.loads(message)
+            result.messages.append(control)
+            if control["type"] == "end":
+                result.wall_s = time.perf_counter() - started
+                return result
+            if control["type"] == "error":
+                raise JobFailed(f"job {job_id}: {control['error']}")
+    raise TimeoutError(f"job {job_id} did not end within {timeout_s}s")
+
+
+async def generate_and_watch(base_url: str, text: str, **fields: object) -> WatchResult:
+    started = time.perf_counter()
+    job_id = await submit(base_url, text, **fields)
+    return await watch(base_url, job_id, started)
+
+
+async def download(base_url: str, job_id: str, out: Path) -> int:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+        response = await http.get(f"/api/v1/video/{job_id}")
+        response.raise_for_status()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(response.content)
+        return len(response.content)

@@ -1,0 +1,115 @@
+"""The gateway's view of jobs: status folded from the status topic, segments for relay.
+
+Everything here is rebuilt from Kafka (the compacted status topic and the
+segments topic), so a restarted gateway comes back to the same jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from schemas.http import JobStatus
+from schemas.pipeline import SegmentMeta
+from schemas.status import JobState, StatusEvent
+
+# How much of the job each stage's progress stands for, in pipeline order.
+_STAGE_SHARE = {"chunker": 0.0, "tts": 0.9, "assembler": 1.0}
+
+
+@dataclass
+class JobView:
+    job_id: str
+    status: JobStatus
+    init: bytes | None = None
+    mime: str | None = None
+    media: dict[int, tuple[SegmentMeta, bytes]] = field(default_factory=dict)
+    total: int | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def notify(self) -> None:
+        """Wake every waiter; each re-arms by calling wait()."""
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+    async def wait(self, timeout_s: float) -> None:
+        event = self.changed
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+
+def _fold(status: JobStatus, event: StatusEvent) -> JobStatus:
+    """Merge one stage's report; a final state is never replaced by a running one."""
+    data = status.model_dump()
+    if not (status.state.final and not event.state.final):
+        data["state"] = event.state
+    data["stage"] = event.stage
+    data["updated_at"] = event.at
+    for name in ("message", "error", "avatar_id", "voice_id", "sentences", "segments",
+                 "video_duration_s", "audio_duration_s", "created_at"):
+        value = getattr(event, name)
+        if value is not None:
+            data[name] = value
+    if event.progress is not None and event.stage in _STAGE_SHARE:
+        data["progress"] = max(status.progress, round(event.progress * _STAGE_SHARE[event.stage], 4))
+    if event.state is JobState.COMPLETED:
+        data["progress"] = 1.0
+    created = data.get("created_at")
+    if created is not None and event.stage not in data["timings_s"]:
+        data["timings_s"] = {**data["timings_s"], event.stage: round(event.at - created, 4)}
+    return JobStatus.model_validate(data)
+
+
+class JobBoard:
+    """All known jobs' status; segment bytes kept only for the most recent jobs."""
+
+    def __init__(self, jobs_in_memory: int = 64) -> None:
+        self._jobs: dict[str, JobView] = {}
+        self._with_media: OrderedDict[str, None] = OrderedDict()
+        self._jobs_in_memory = jobs_in_memory
+
+    def get(self, job_id: str) -> JobView | None:
+        return self._jobs.get(job_id)
+
+    def all(self) -> list[JobView]:
+        return list(self._jobs.values())
+
+    def _view(self, job_id: str) -> JobView:
+        view = self._jobs.get(job_id)
+        if view is None:
+            view = self._jobs[job_id] = JobView(job_id, JobStatus(job_id=job_id, state=JobState.QUEUED))
+        return view
+
+    def apply_status(self, event: StatusEvent) -> JobView:
+        view = self._view(event.job_id)
+        view.status = _fold(view.status, event)
+        view.notify()
+        return view
+
+    def apply_segment(self, meta: SegmentMeta, data: bytes) -> None:
+        """Duplicates (same job, kind, seq) are dropped here, before any client sees them."""
+        view = self._view(meta.job_id)
+        if meta.kind == "init":
+            if view.init is not None:
+                return
+            view.init, view.mime = data, meta.mime
+        elif meta.kind == "media":
+            if meta.seq in view.media:
+                return
+            view.media[meta.seq] = (meta, data)
+        else:
+            view.total = meta.total
+        self._remember_media(meta.job_id)
+        view.notify()
+
+    def _remember_media(self, job_id: str) -> None:
+        self._with_media[job_id] = None
+        self._with_media.move_to_end(job_id)
+        while len(self._with_media) > self._jobs_in_memory:
+            old, _ = self._with_media.popitem(last=False)
+            view = self._jobs.get(old)
+            if view is not None:
+                view.init, view.media = None, {}

@@ -1,0 +1,106 @@
+"""The gateway's Kafka clients: a producer for requests and status, and two readers.
+
+Readers use no consumer group: every gateway replica reads every partition, so
+each one can relay every job. Status is read from the beginning of the compacted
+topic (that is how a restart finds its jobs); segments from the end, with older
+ones served from the media store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from processors.settings import KafkaSettings
+from schemas.pipeline import SegmentMeta
+from schemas.requests import ScriptRequest
+from schemas.status import StatusEvent
+from streamer.jobs import JobBoard
+from streamer.kafka_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+
+
+class GatewayKafka:
+    def __init__(self, kafka: KafkaSettings, board: JobBoard) -> None:
+        self._kafka = kafka
+        self._board = board
+        self._producer: AIOKafkaProducer | None = None
+        self._consumers: list[AIOKafkaConsumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        names = self._kafka.topics
+        await ensure_topics(self._kafka.bootstrap_servers, names.specs(self._kafka.partitions))
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._kafka.bootstrap_servers,
+                                          max_request_size=MAX_RECORD_BYTES, linger_ms=0, acks="all")
+        await self._producer.start()
+        await self._follow(names.status, from_start=True, handle=self._on_status)
+        await self._follow(names.segments, from_start=False, handle=self._on_segment)
+
+    async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
+                                    enable_auto_commit=False, fetch_max_bytes=MAX_RECORD_BYTES,
+                                    max_partition_fetch_bytes=MAX_RECORD_BYTES)
+        await consumer.start()
+        self._consumers.append(consumer)
+        assert self._producer is not None
+        partitions = [TopicPartition(topic, p) for p in sorted(await self._producer.partitions_for(topic))]
+        consumer.assign(partitions)
+        if from_start:
+            await consumer.seek_to_beginning(*partitions)
+        else:
+            await consumer.seek_to_end(*partitions)
+        for tp in partitions:
+            await consumer.position(tp)  # pin the start now, before any job is accepted
+        self._tasks.append(asyncio.create_task(self._read(consumer, handle), name=f"read-{topic}"))
+
+    async def _read(self, consumer: AIOKafkaConsumer, handle: Callable[[ConsumerRecord], None]) -> None:
+        async for record in consumer:
+            try:
+                handle(record)
+            except Exception:  # one bad record must not stop the relay
+                log.exception("skipping unreadable record %s[%d]@%d", record.topic, record.partition,
+                              record.offset)
+
+    def _on_status(self, record: ConsumerRecord) -> None:
+        if record.value is not None:
+            self._board.apply_status(StatusEvent.from_json(record.value))
+
+    def _on_segment(self, record: ConsumerRecord) -> None:
+        self._board.apply_segment(SegmentMeta.from_headers(record.headers), record.value or b"")
+
+    async def send_request(self, request: ScriptRequest) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(self._kafka.topics.requests, request.to_json(),
+                                           key=request.job_id.encode())
+
+    async def send_status(self, event: StatusEvent) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(self._kafka.topics.status, event.to_json(),
+                                           key=event.job_id.encode())
+
+    async def broker_ok(self, timeout_s: float = 2.0) -> bool:
+        if self._producer is None:
+            return False
+        try:
+            return bool(await asyncio.wait_for(self._producer.client.fetch_all_metadata(), timeout_s))
+        except Exception:
+            return False
+
+    async def stop(self) -> None:
+        """Idempotent: cancels the readers, stops every client."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        consumers, self._consumers = self._consumers, []
+        for consumer in consumers:
+            await consumer.stop()
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            await producer.stop()

@@ -1,0 +1,21 @@
+"""Session fixtures: one real Kafka broker, worker and gateway for the pipeline tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streamer.stack import Stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole service as `avatar-stream up` runs it, on an embedded broker of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update(AVATAR_TTS_DETERMINISTIC="1", AVATAR_LOG_LEVEL="INFO")
+    data_dir: Path = tmp_path_factory.mktemp("stack")
+    with Stack(data_dir, env=env) as running:
+        yield running
