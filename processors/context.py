@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import faust
 
+from processors.job_control import JobControl
 from processors.settings import WorkerSettings
 from processors.store import MediaStore
 from processors.topics import Topics
@@ -34,6 +35,7 @@ class StageContext:
     settings: WorkerSettings
     store: MediaStore
     executor: ThreadPoolExecutor
+    control: JobControl
 
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU/GPU work runs in the pool so the event loop keeps serving Kafka."""
@@ -41,7 +43,11 @@ class StageContext:
 
     async def records(self, stream: faust.StreamT, stage: str,
                       parse: Callable[[faust.EventT], T]) -> AsyncIterator[tuple[faust.EventT, T]]:
+        """Parsed records of live jobs; every topic is keyed by job_id, so a stopped
+        (failed or cancelled) job's records are skipped before any work is spent."""
         async for event in stream.events():
+            if isinstance(event.key, bytes) and self.control.is_stopped(event.key.decode(errors="replace")):
+                continue
             try:
                 record = parse(event)
             except Exception as exc:  # any decode/validation failure is the record's fault
@@ -64,4 +70,5 @@ class StageContext:
 
     async def fail(self, job_id: str, stage: str, exc: BaseException) -> None:
         log.exception("job %s failed in %s", job_id, stage, exc_info=exc)
+        self.control.mark(job_id, JobState.FAILED)
         await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}")

@@ -45,6 +45,14 @@ def _frames(cache: AnimatorCache, meta: FrameChunkMeta, payload: bytes) -> tuple
 def register(ctx: StageContext) -> None:
     cache = AnimatorCache(ctx.store)
     streams: dict[str, _JobStream] = {}
+    stopped: set[str] = set()
+    ctx.control.on_stop(stopped.add)  # freed by the agent itself, never under a running encode
+
+    def free_stopped() -> None:
+        while stopped:
+            gone = streams.pop(stopped.pop(), None)
+            if gone is not None:
+                gone.encoder.close()
 
     def parse(event: faust.EventT) -> tuple[FrameChunkMeta, bytes]:
         meta = FrameChunkMeta.from_headers(event.headers)
@@ -83,6 +91,7 @@ def register(ctx: StageContext) -> None:
 
     async def encoder(stream: faust.StreamT) -> None:
         async for _event, (meta, payload) in ctx.records(stream, STAGE, parse):
+            free_stopped()
             job_id = meta.job.job_id
             state = streams.get(job_id)
             expected = state.next_seq if state else 0
@@ -99,10 +108,8 @@ def register(ctx: StageContext) -> None:
                 state.frames += meta.n_frames
                 await send(meta, state, segments)
             except Exception as exc:
-                gone = streams.pop(job_id, None)
-                if gone is not None:
-                    gone.encoder.close()
                 await ctx.fail(job_id, STAGE, exc)
+                free_stopped()
                 continue
             if meta.is_last:
                 streams.pop(job_id, None)

@@ -9,10 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faust
+import mode
 
 from processors import assembler, chunker, encoder, lipsync, tts
 from processors.app import create_app
 from processors.context import StageContext
+from processors.job_control import JobControl
 from processors.settings import WorkerSettings
 from processors.store import MediaStore
 from processors.topics import declare_topics
@@ -30,9 +32,19 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
 
 def build_worker_app(settings: WorkerSettings) -> faust.App:
     app = create_app(settings)
+    control = JobControl(settings.kafka.bootstrap_servers, settings.kafka.topics.status)
     ctx = StageContext(app=app, topics=declare_topics(app, settings.kafka), settings=settings,
                        store=MediaStore(settings.data_dir),
-                       executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"))
+                       executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"),
+                       control=control)
+
+    @app.service
+    class _Control(mode.Service):  # lifetime tied to the worker's: started and stopped with it
+        async def on_start(self) -> None:
+            await control.start()
+
+        async def on_stop(self) -> None:
+            await control.stop()
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)

@@ -10,6 +10,7 @@ import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Route
 
 from schemas.base import Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
@@ -98,3 +99,11 @@ async def health(request: Request) -> Response:
     broker = await _state(request).kafka.broker_ok()
     return JSONResponse({"status": "ok" if broker else "degraded", "broker": broker},
                         status_code=200 if broker else 503)
+
+
+routes: list[BaseRoute] = [
+    Route("/health", health),
+    Route("/api/v1/generate", generate, methods=["POST"]),
+    Route("/api/v1/status/{job_id}", status),
+    Route("/api/v1/video/{job_id}", video),
+]

@@ -7,7 +7,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.routing import Route, WebSocketRoute
 
 from processors.store import MediaStore
 from streamer import api, relay
@@ -32,11 +31,9 @@ def create_app(settings: GatewaySettings) -> Starlette:
         finally:
             await kafka.stop()
 
+    # Each API module owns its routes; this list is the whole surface of the gateway.
     routes = [
-        Route("/health", api.health),
-        Route("/api/v1/generate", api.generate, methods=["POST"]),
-        Route("/api/v1/status/{job_id}", api.status),
-        Route("/api/v1/video/{job_id}", api.video),
-        WebSocketRoute("/api/v1/stream/{job_id}", relay.stream),
+        *api.routes,
+        *relay.routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from schemas.status import JobState
@@ -90,3 +91,6 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, next_
             await websocket.close(code=4500 if view.status.state is JobState.FAILED else 4410)
             return
         await view.wait(WAIT_S)
+
+
+routes: list[BaseRoute] = [WebSocketRoute("/api/v1/stream/{job_id}", stream)]
