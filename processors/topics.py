@@ -20,6 +20,8 @@ class Topics:
     audio: faust.TopicT           # AudioChunkMeta header + PCM
     frames: faust.TopicT          # FrameChunkMeta header + patches + PCM
     segments: faust.TopicT        # SegmentMeta header + MP4 bytes
+    captions: faust.TopicT        # CaptionChunk (JSON): word timings for clients
+    avatars: faust.TopicT         # avatar training requests (schemas/avatars.py)
     status: faust.TopicT          # StatusEvent (JSON), compacted
     deadletter: faust.TopicT      # DeadLetterMeta header + original bytes
 
@@ -39,6 +41,8 @@ def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
         audio=topic(names.audio),
         frames=topic(names.frames),
         segments=topic(names.segments),
+        captions=topic(names.captions),
+        avatars=topic(names.avatars),
         status=topic(names.status),
         deadletter=topic(names.deadletter),
     )

@@ -33,7 +33,10 @@ class Sentence(Message):
 
 
 class AudioChunkMeta(Message):
-    """Value: int16 little-endian mono PCM at sample_rate_hz, exactly n_frames of video long."""
+    """Value: int16 little-endian mono PCM at sample_rate_hz: context_before_samples of the
+    job's audio before the chunk, then exactly n_frames of video worth of the chunk's own
+    samples, then context_after_samples after it. The context is what the lip-sync model's
+    window needs to see past the chunk's edges (fewer samples at the job's start and end)."""
 
     job: JobRef
     seq: int = Field(ge=0, description="chunk number within the job")
@@ -42,6 +45,22 @@ class AudioChunkMeta(Message):
     n_frames: int = Field(ge=1)
     sample_rate_hz: int
     is_last: bool
+    context_before_samples: int = Field(0, ge=0)
+    context_after_samples: int = Field(0, ge=0)
+
+
+class WordTiming(Message):
+    text: str
+    start_s: float = Field(ge=0, description="on the job's timeline")
+    end_s: float = Field(ge=0)
+
+
+class CaptionChunk(Message):
+    """Word timings for one audio chunk (captions topic, JSON, key job_id)."""
+
+    job_id: str = Field(pattern=JOB_ID_PATTERN)
+    seq: int = Field(ge=0, description="the audio chunk's seq")
+    words: list[WordTiming]
 
 
 class FrameChunkMeta(Message):

@@ -37,6 +37,14 @@ class TopicNames:
         return f"{self.prefix}.segments"
 
     @property
+    def captions(self) -> str:
+        return f"{self.prefix}.captions"
+
+    @property
+    def avatars(self) -> str:
+        return f"{self.prefix}.avatars"
+
+    @property
     def status(self) -> str:
         return f"{self.prefix}.status"
 
@@ -52,6 +60,8 @@ class TopicNames:
             TopicSpec(self.audio, partitions, big),
             TopicSpec(self.frames, partitions, big),
             TopicSpec(self.segments, partitions, big),
+            TopicSpec(self.captions, partitions, {}),
+            TopicSpec(self.avatars, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
             TopicSpec(self.status, partitions, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
             TopicSpec(self.deadletter, 1, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
         ]
