@@ -82,6 +82,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(Path(args.data_dir), text=args.text, out=Path(args.out), as_json=args.json, port=args.port)
 
 
+def cmd_bench_demo(args: argparse.Namespace) -> int:
+    from streamer.demo import bench_demo
+
+    return bench_demo(Path(args.data_dir), runs=args.runs, out=Path(args.out))
+
+
 def cmd_schemas(args: argparse.Namespace) -> int:
     from schemas.export import write_json_schemas
 
@@ -115,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line of results")
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("bench-demo", help="run the demo N times; median time to first segment after the first")
+    p.add_argument("--runs", type=int, default=6)
+    p.add_argument("--out", default="out/bench-demo.mp4")
+    p.set_defaults(fn=cmd_bench_demo)
     p = sub.add_parser("schemas", help="write JSON Schema files for producers in other languages")
     p.add_argument("--out", required=True)
     p.set_defaults(fn=cmd_schemas)
