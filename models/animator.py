@@ -1,16 +1,18 @@
-"""Weight-free mouth animation: speech loudness drives a jaw-drop warp of the photo.
+"""Weight-free mouth animation: speech drives a jaw-drop and lip-spread warp of the photo.
 
-Per output frame the mouth openness (0..1) comes from the audio level in dBFS,
-mapped against a fixed floor/ceiling so independently processed chunks agree.
-Rendering warps the lower lip and chin downward with a smooth displacement field
-(cv2.remap) and paints a dark mouth interior into the gap that opens at the lip
-line. Everything that depends only on the avatar is precomputed, so a frame costs
-one multiply-add, one remap of a small patch and a blend over a few rows.
+Per output frame the mouth openness (0..1) comes from the audio level in dBFS, mapped
+against a fixed floor/ceiling, and the spread (-1 round .. +1 wide) from the spectral
+centroid; both are smoothed over two frames each side, read from the chunk's context, so
+a chunk renders exactly as it would inside the whole job and nothing jitters. Rendering
+warps the lower lip and chin downward with a smooth displacement field (cv2.remap),
+paints a dark mouth interior (tongue shading, anti-aliased edges) into the gap that opens
+at the lip line, then stretches or narrows the lips about the mouth centre. Everything that
+depends only on the avatar is precomputed; silence returns the photo itself.
 """
-
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -18,11 +20,15 @@ import numpy as np
 
 from models.avatar import Avatar
 from models.face import LOWER_LIP_SLICE, FaceGeometry
+from models.render import AudioWindow
 
 logger = logging.getLogger(__name__)
 
 _INTERIOR_EDGE = np.array([70.0, 28.0, 30.0], np.float32)  # dark lip-shadow red at the gap edges
 _INTERIOR_DEEP = np.array([22.0, 8.0, 10.0], np.float32)  # near-black deep inside the mouth
+_TONGUE = np.array([110.0, 45.0, 50.0], np.float32)  # shaded tongue rising behind the lower teeth
+_SMOOTH_RADIUS = 2  # frames each side; well inside the 0.2 s of context before a chunk
+_SMOOTH_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0  # binomial: no overshoot, no lag
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,9 @@ class AnimatorSettings:
     ceiling_dbfs: float = -18.0  # frame RMS at or above this: mouth fully open
     max_open_ratio: float = 0.22  # full-open lip gap as a fraction of mouth width
     upper_lip_ratio: float = 0.12  # how far the upper lip rises, relative to the jaw drop
+    max_widen_ratio: float = 0.15  # lips stretch (spread +1) or narrow (-1) by this share
+    neutral_centroid_hz: float = 1500.0  # spectral centroid of a neutral vowel: no spread
+    centroid_range_hz: float = 1200.0  # centroid change for full spread
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -94,6 +103,7 @@ class _FrameFields:
     drop: np.ndarray  # (pw,) float32 lower-lip drop at openness 1
     rise: np.ndarray  # (pw,) float32 upper-lip rise at openness 1
     band: tuple[int, int]  # rows where the mouth gap can appear
+    field_x: np.ndarray  # (ph, pw) float32 source-column offset per unit of widening
 
 
 class MouthAnimator:
@@ -118,6 +128,7 @@ class MouthAnimator:
         taper_x = _smoothstep(np.minimum(np.arange(pw), pw - 1 - np.arange(pw)) / ramp)
         self._taper = np.outer(taper_y, taper_x).astype(np.float32)
         self._fields = [self._frame_fields(i, lay) for i, lay in enumerate(layouts)]
+        self._half_patch_w = float(max(float(np.abs(f.field_x).max()) for f in self._fields))
         logger.debug("mouth animator for %r: patch %s over %d frame(s)", avatar.avatar_id,
                      self._box, len(layouts))
 
@@ -151,37 +162,87 @@ class MouthAnimator:
         band0 = max(0, int(np.floor(lay.lip_ys.min() - k * a)) - 2 - y0)
         band1 = min(y1 - y0, int(np.ceil(lay.lip_ys.max() + a)) + 3 - y0)
         base = np.ascontiguousarray(self.avatar.frames[index, y0:y1, x0:x1])
+        # Widening/rounding: a horizontal stretch about the mouth centre, confined to a soft
+        # ellipse around the lips (gentle slopes: never folds).
+        lip_y = float(np.interp(lay.cx, lay.lip_xs, lay.lip_ys))
+        bump = (np.exp(-(((xs - lay.cx) / (1.6 * lay.half_mouth)) ** 2))[None, :]
+                * np.exp(-(((ys - lip_y) / (0.9 * lay.half_mouth + a)) ** 2)))
+        field_x = ((xs - lay.cx)[None, :] * bump).astype(np.float32) * self._taper
         return _FrameFields(base=base, field=field, split=(split - y0).astype(np.float32),
                             drop=(a * mouth_w).astype(np.float32),
-                            rise=(k * a * mouth_w).astype(np.float32), band=(band0, band1))
+                            rise=(k * a * mouth_w).astype(np.float32), band=(band0, band1),
+                            field_x=field_x)
+
+    def _frame_levels(self, samples: np.ndarray, n_frames: int) -> np.ndarray:
+        """Unsmoothed per-frame level in [0, 1]: frame RMS in dBFS against a fixed floor and
+        ceiling, never normalised per call, so separately processed chunks agree."""
+        st = self.settings
+        spf = st.sample_rate_hz // st.fps
+        x = np.asarray(samples).reshape(-1)[:n_frames * spf].astype(np.float64) / 32768.0
+        x = np.pad(x, (0, n_frames * spf - len(x)))
+        energy = (x.reshape(n_frames, spf) ** 2).mean(axis=1)
+        dbfs = 10.0 * np.log10(energy + 1e-12)
+        return np.clip((dbfs - st.floor_dbfs) / (st.ceiling_dbfs - st.floor_dbfs), 0.0, 1.0)
+
+    def _frame_spread(self, samples: np.ndarray, n_frames: int) -> np.ndarray:
+        """Unsmoothed per-frame mouth spread in [-1, 1] from the spectral centroid: bright
+        sounds (ee, s) widen the lips, dark ones (oo, o) round them; weighted by loudness so
+        silence stays neutral."""
+        st = self.settings
+        spf = st.sample_rate_hz // st.fps
+        x = np.asarray(samples).reshape(-1)[:n_frames * spf].astype(np.float64) / 32768.0
+        x = np.pad(x, (0, n_frames * spf - len(x))).reshape(n_frames, spf)
+        power = np.abs(np.fft.rfft(x * np.hanning(spf), axis=1)) ** 2  # (n, spf // 2 + 1)
+        hz = np.fft.rfftfreq(spf, 1.0 / st.sample_rate_hz)
+        band = (hz >= 100) & (hz <= 5000)
+        centroid = (power[:, band] @ hz[band]) / np.maximum(power[:, band].sum(axis=1), 1e-12)
+        spread = np.clip((centroid - st.neutral_centroid_hz) / st.centroid_range_hz, -1.0, 1.0)
+        return spread * self._frame_levels(samples, n_frames)
+
+    def _smoothed(self, window: AudioWindow,
+                  per_frame: Callable[[np.ndarray, int], np.ndarray]) -> np.ndarray:
+        """per_frame over the window's own frames, smoothed over _SMOOTH_RADIUS frames each side
+        read from the context; frames beyond the job's ends count as silence (0)."""
+        spf, r = window.spf, _SMOOTH_RADIUS
+        nb, na = min(window.before // spf, r), min(window.after // spf, r)
+        seg = window.samples[window.before - nb * spf:window.before + (window.n_frames + na) * spf]
+        values = np.pad(per_frame(seg, nb + window.n_frames + na), (r - nb, r - na))
+        return np.convolve(values, _SMOOTH_KERNEL, mode="valid").astype(np.float32)
+
+    def spread(self, window: AudioWindow) -> np.ndarray:
+        """Mouth spread (n_frames,) float32 in [-1, 1]: + wider, - rounder."""
+        return self._smoothed(window, self._frame_spread)
+
+    def levels(self, window: AudioWindow) -> np.ndarray:
+        """Openness (n_frames,) float32 of the window's own frames.
+
+        Smoothed over SMOOTH_RADIUS frames each side, read from the window's context; frames
+        beyond the job's ends count as silence. Every frame therefore depends only on job
+        audio near it, and chunk-by-chunk equals whole-job.
+        """
+        return self._smoothed(window, self._frame_levels)
 
     def openness(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
-        """Per-frame mouth openness in [0, 1] from int16 audio covering n_frames frames.
-
-        Level is absolute (dBFS against fixed floor/ceiling), never normalised per
-        call, so chunks processed separately give the same mouth for the same sound.
-        """
+        """Openness of int16 audio covering exactly n_frames, with no context around it."""
         if n_frames <= 0:
             return np.zeros(0, np.float32)
         st = self.settings
-        expected = round(n_frames * st.sample_rate_hz / st.fps)
-        samples = np.asarray(audio).reshape(-1).astype(np.float64) / 32768.0
-        if len(samples) != expected:
-            samples = np.pad(samples[:expected], (0, max(0, expected - len(samples))))
-        bounds = np.round(np.arange(n_frames + 1) * st.sample_rate_hz / st.fps).astype(np.int64)
-        counts = np.maximum(np.diff(bounds), 1)
-        energy = np.add.reduceat(np.append(samples ** 2, 0.0), bounds[:-1]) / counts
-        energy[np.diff(bounds) == 0] = 0.0
-        dbfs = 10.0 * np.log10(energy + 1e-12)
-        level = np.clip((dbfs - st.floor_dbfs) / (st.ceiling_dbfs - st.floor_dbfs), 0.0, 1.0)
-        if n_frames >= 3:  # light in-chunk smoothing; edges use only this chunk's frames
-            padded = np.pad(level, 1, mode="edge")
-            level = 0.25 * padded[:-2] + 0.5 * padded[1:-1] + 0.25 * padded[2:]
-        return level.astype(np.float32)
+        spf = st.sample_rate_hz // st.fps
+        audio = np.asarray(audio).reshape(-1)[:n_frames * spf]
+        audio = np.pad(audio, (0, n_frames * spf - len(audio))).astype(np.int16)
+        return self.levels(AudioWindow(audio, 0, 0, 0, n_frames, st.sample_rate_hz, st.fps))
 
-    def render(self, frame_start: int, openness: np.ndarray) -> np.ndarray:
-        """Mouth patches (n, ph, pw, 3) uint8 for global frames frame_start, frame_start+1, ..."""
+    def render_chunk(self, window: AudioWindow) -> np.ndarray:
+        """Patches (n_frames, ph, pw, 3) for the window's own frames."""
+        return self.render(window.frame_start, self.levels(window), self.spread(window))
+
+    def render(self, frame_start: int, openness: np.ndarray, spread: np.ndarray | None = None) -> np.ndarray:
+        """Mouth patches (n, ph, pw, 3) uint8 for global frames frame_start, frame_start+1, ...
+
+        ``spread`` (-1..1 per frame, default 0) widens or rounds the open mouth.
+        """
         opens = np.clip(np.asarray(openness, np.float32).reshape(-1), 0.0, 1.0)
+        spreads = np.zeros_like(opens) if spread is None else np.clip(np.asarray(spread, np.float32), -1, 1)
         x0, y0, x1, y1 = self._box
         out = np.empty((len(opens), y1 - y0, x1 - x0, 3), np.uint8)
         for i, o in enumerate(opens):
@@ -193,6 +254,11 @@ class MouthAnimator:
             out[i] = cv2.remap(ff.base, self._grid_x, map_y, cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
             self._paint_gap(out[i], ff, float(o))
+            gain = self.settings.max_widen_ratio * float(o * spreads[i])
+            if abs(gain) * self._half_patch_w >= 0.05:
+                map_x = cv2.scaleAdd(ff.field_x, -gain, self._grid_x)
+                out[i] = cv2.remap(out[i], map_x, self._grid_y, cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_REPLICATE)
         return out
 
     @staticmethod
@@ -208,6 +274,9 @@ class MouthAnimator:
         depth = np.clip((dy - top) / np.maximum(bottom - top, 1e-3), 0.0, 1.0)
         deep = 1.0 - np.abs(2.0 * depth - 1.0)  # 0 at the lips, 1 mid-gap
         colour = _INTERIOR_EDGE + (_INTERIOR_DEEP - _INTERIOR_EDGE) * deep[..., None]
+        # A wide-open mouth shows the tongue in its lower part, lit from the front.
+        tongue = np.clip((depth - 0.55) / 0.35, 0.0, 1.0) * min(1.0, max(0.0, (o - 0.3) / 0.5))
+        colour += (_TONGUE - colour) * (0.6 * tongue * (1.0 - 0.5 * np.abs(dy - bottom) / np.maximum(bottom - top, 1.0)))[..., None]
         region = patch[b0:b1].astype(np.float32)
         a = alpha[..., None]
         patch[b0:b1] = (region * (1.0 - a) + colour * a + 0.5).astype(np.uint8)

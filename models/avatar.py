@@ -13,18 +13,24 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from models.face import FaceGeometry, detect_face
+from models.quality import QualityReport
 
 logger = logging.getLogger(__name__)
 
 SAMPLE_AVATAR_ID = "astronaut"
 SAMPLE_AVATAR_NAME = "Astronaut"
 _FRAMES_FILE = "frames.npy"
+_MASKS_FILE = "masks.npy"
 _META_FILE = "avatar.json"
-_FORMAT_VERSION = 1
+SUMMARY_FILE = "summary.json"  # small: what listings read, without the per-frame geometry
+THUMBNAIL_FILE = "thumbnail.jpg"
+THUMBNAIL_PX = 256
+_FORMAT_VERSION = 2
 
 
 @dataclass
@@ -36,6 +42,11 @@ class Avatar:
     frames: np.ndarray  # (F, H, W, 3) uint8 RGB, H and W even (video encoders need even sizes)
     faces: list[FaceGeometry]  # one per frame
     fps: int = 25
+    # (F, M, M) uint8 feathered mouth masks, each in its frame's FaceGeometry.crop resized to M x M.
+    masks: np.ndarray | None = None
+    quality: QualityReport | None = None
+    source_kind: str = "photo"  # "photo" or "video"
+    created_at: float | None = None  # unix seconds
 
     def __post_init__(self) -> None:
         f = self.frames
@@ -45,6 +56,8 @@ class Avatar:
             raise ValueError(f"frame size must be even, got {f.shape[2]}x{f.shape[1]}")
         if len(self.faces) != f.shape[0]:
             raise ValueError(f"{len(self.faces)} face geometries for {f.shape[0]} frames")
+        if self.masks is not None and (self.masks.ndim != 3 or len(self.masks) != f.shape[0]):
+            raise ValueError(f"masks must be (F, M, M) with F = {f.shape[0]}, got {self.masks.shape}")
 
     @property
     def height(self) -> int:
@@ -93,6 +106,35 @@ def avatar_from_image(image: np.ndarray, avatar_id: str, name: str, max_side: in
     return Avatar(avatar_id=avatar_id, name=name, frames=image[None].copy(), faces=[face])
 
 
+def summary(avatar: Avatar) -> dict[str, Any]:
+    """The avatar's record without its frames: what an API lists and shows."""
+    return {
+        "avatar_id": avatar.avatar_id,
+        "name": avatar.name,
+        "fps": avatar.fps,
+        "frames": int(avatar.frames.shape[0]),
+        "width": avatar.width,
+        "height": avatar.height,
+        "source_kind": avatar.source_kind,
+        "created_at": avatar.created_at,
+        "quality": None if avatar.quality is None else avatar.quality.to_json(),
+    }
+
+
+def _thumbnail_jpeg(avatar: Avatar) -> bytes:
+    import cv2
+
+    frame = avatar.frames[0]
+    scale = min(1.0, THUMBNAIL_PX / max(frame.shape[:2]))
+    if scale < 1.0:
+        frame = cv2.resize(frame, (max(1, round(frame.shape[1] * scale)), max(1, round(frame.shape[0] * scale))),
+                           interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(".jpg", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if not ok:
+        raise ValueError("could not encode the thumbnail")
+    return data.tobytes()
+
+
 def save_avatar(avatar: Avatar, directory: Path) -> None:
     """Write the avatar to `directory`, atomically replacing any previous one.
 
@@ -103,15 +145,18 @@ def save_avatar(avatar: Avatar, directory: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
         np.save(tmp / _FRAMES_FILE, avatar.frames, allow_pickle=False)
+        if avatar.masks is not None:
+            np.save(tmp / _MASKS_FILE, avatar.masks, allow_pickle=False)
         meta = {
+            **summary(avatar),
             "version": _FORMAT_VERSION,
-            "avatar_id": avatar.avatar_id,
-            "name": avatar.name,
-            "fps": avatar.fps,
             "shape": list(avatar.frames.shape),
+            "loop": "ping-pong",
             "faces": [face.to_json() for face in avatar.faces],
         }
         (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary(avatar)), encoding="utf-8")
+        (tmp / THUMBNAIL_FILE).write_bytes(_thumbnail_jpeg(avatar))
         old = None
         if directory.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent))
@@ -137,8 +182,13 @@ def load_avatar(directory: Path) -> Avatar:
     if list(frames.shape) != list(meta["shape"]):
         raise ValueError(f"avatar at {directory} is corrupt: frames {frames.shape} != {meta['shape']}")
     faces = [FaceGeometry.from_json(f) for f in meta["faces"]]
+    masks_path = directory / _MASKS_FILE
+    quality = meta.get("quality")
     return Avatar(avatar_id=meta["avatar_id"], name=meta["name"], frames=frames, faces=faces,
-                  fps=int(meta.get("fps", 25)))
+                  fps=int(meta.get("fps", 25)),
+                  masks=np.load(masks_path, allow_pickle=False) if masks_path.is_file() else None,
+                  quality=None if quality is None else QualityReport.from_json(quality),
+                  source_kind=meta.get("source_kind", "photo"), created_at=meta.get("created_at"))
 
 
 def sample_image() -> np.ndarray:
@@ -149,5 +199,10 @@ def sample_image() -> np.ndarray:
 
 
 def sample_avatar() -> Avatar:
-    """The built-in demo avatar, so the project runs without user uploads."""
-    return avatar_from_image(sample_image(), SAMPLE_AVATAR_ID, SAMPLE_AVATAR_NAME)
+    """The built-in demo avatar, so the project runs without user uploads.
+
+    Made by the same preparation as uploads, so it has crops, masks and a quality report.
+    """
+    from models.avatar_prep import prepare_frames
+
+    return prepare_frames(sample_image()[None], SAMPLE_AVATAR_ID, SAMPLE_AVATAR_NAME, source_kind="photo")

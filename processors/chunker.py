@@ -6,6 +6,7 @@ import faust
 
 from models.sentences import split_sentences
 from processors.context import StageContext
+from processors.voices import is_known_voice
 from schemas.pipeline import JobRef, Sentence
 from schemas.requests import ScriptRequest
 from schemas.status import JobState
@@ -26,10 +27,11 @@ def register(ctx: StageContext) -> None:
             try:
                 if not ctx.store.has_avatar(request.avatar_id):
                     raise LookupError(f"unknown avatar_id {request.avatar_id!r}")
-                if request.voice_id != "piper:joe":
+                if not is_known_voice(request.voice_id, settings.elevenlabs):
                     raise LookupError(f"unknown voice_id {request.voice_id!r}")
                 pieces = split_sentences(request.text, max_chars=settings.max_sentence_chars,
-                                         first_max_chars=settings.first_sentence_chars)
+                                         first_max_chars=settings.first_sentence_chars,
+                                         max_script_chars=settings.max_script_chars)
                 if not pieces:
                     raise ValueError("the script has no words to speak")
             except (LookupError, ValueError) as exc:
@@ -40,7 +42,9 @@ def register(ctx: StageContext) -> None:
                              voice_id=request.voice_id, text_chars=len(request.text),
                              created_at=request.submitted_at, message="split into sentences")
             for seq, text in enumerate(pieces):
-                sentence = Sentence(job=job, seq=seq, count=len(pieces), text=text)
+                sentence = Sentence(job=job, seq=seq, count=len(pieces), text=text,
+                                    previous_text=pieces[seq - 1] if seq else None,
+                                    next_text=pieces[seq + 1] if seq + 1 < len(pieces) else None)
                 await ctx.topics.sentences.send(key=request.job_id.encode(), value=sentence.to_json())
 
     ctx.app.agent(ctx.topics.requests, name=STAGE)(chunker)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import faust
 import numpy as np
 
-from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder
-from processors.avatar_cache import AnimatorCache
+from models.avatar import Avatar
+from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder, output_size, scale_frames
+from models.render import compose
+from processors.avatar_cache import AvatarCache, store_loader
 from processors.context import StageContext
 from schemas.pipeline import FrameChunkMeta, SegmentMeta
 from schemas.status import JobState
@@ -33,17 +35,20 @@ class _JobStream:
     frames: int = 0
 
 
-def _frames(cache: AnimatorCache, meta: FrameChunkMeta, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
-    animator = cache.get(meta.job.avatar_id)
+def _frames(cache: AvatarCache[Avatar], meta: FrameChunkMeta, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+    avatar = cache.get(meta.job.avatar_id)
     x0, y0, x1, y1 = meta.box
+    if not (0 <= x0 < x1 <= avatar.width and 0 <= y0 < y1 <= avatar.height):
+        raise ValueError(f"patch box {meta.box} is outside the {avatar.width}x{avatar.height} avatar")
     patches = np.frombuffer(payload[:meta.patch_bytes], dtype=np.uint8)
     patches = patches.reshape(meta.n_frames, y1 - y0, x1 - x0, 3)
     audio = np.frombuffer(payload[meta.patch_bytes:], dtype="<i2")
-    return animator.compose(meta.frame_start, patches), audio
+    return compose(avatar, meta.frame_start, meta.box, patches), audio
 
 
 def register(ctx: StageContext) -> None:
-    cache = AnimatorCache(ctx.store)
+    cache: AvatarCache[Avatar] = AvatarCache(store_loader(ctx.store), lambda avatar: avatar)
+    video = ctx.settings.lipsync
     streams: dict[str, _JobStream] = {}
     stopped: set[str] = set()
     ctx.control.on_stop(stopped.add)  # freed by the agent itself, never under a running encode
@@ -65,12 +70,14 @@ def register(ctx: StageContext) -> None:
         job_id = meta.job.job_id
         frames, audio = _frames(cache, meta, payload)
         state = streams.get(job_id)
+        _n, h, w, _c = frames.shape
+        size = output_size(w, h, video.video_max_side)
         if state is None:
-            _n, h, w, _c = frames.shape
-            settings = EncodeSettings(width=w, height=h, fps=meta.job.options.fps,
-                                      sample_rate_hz=meta.sample_rate_hz)
+            settings = EncodeSettings(width=size[0], height=size[1], fps=meta.job.options.fps,
+                                      sample_rate_hz=meta.sample_rate_hz, crf=video.video_crf,
+                                      preset=video.video_preset)
             state = streams[job_id] = _JobStream(SegmentEncoder(settings))
-        out = state.encoder.add_chunk(frames, audio)
+        out = state.encoder.add_chunk(scale_frames(frames, size), audio)
         if meta.is_last:
             out += state.encoder.finish()
         return out

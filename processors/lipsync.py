@@ -1,53 +1,142 @@
-"""audio chunks -> frame chunks: the mouth animated from each chunk's audio.
+"""audio chunks -> frame chunks: the mouth rendered from each chunk's audio and its context.
 
-Only the region the animator changes travels on (patches), with the chunk's PCM,
-so the encoder can paste it into the avatar's own frames.
+Chunks are taken in small batches (``take_events``, bounded by a short window), so the frames
+of every job this worker serves go through the network together. A chunk carries the job's
+audio around it, so rendering needs no state across records. Only the region the renderer
+changes travels on (patches), with the chunk's own PCM.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import faust
 import numpy as np
 
-from processors.avatar_cache import AnimatorCache
+from models.animator import MouthAnimator
+from models.avatar import Avatar
+from models.render import AudioWindow, Box, ChunkRenderer
+from processors.avatar_cache import AvatarCache, store_loader
 from processors.context import StageContext
+from processors.settings import LipsyncSettings
 from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
 
+if TYPE_CHECKING:
+    from models.lipsync_engine import Wav2LipEngine
+
 STAGE = "lipsync"
+log = logging.getLogger(__name__)
 
 
-def _render(cache: AnimatorCache, meta: AudioChunkMeta, pcm: bytes) -> tuple[tuple[int, int, int, int], bytes]:
-    animator = cache.get(meta.job.avatar_id)
-    audio = np.frombuffer(pcm, dtype="<i2")
-    openness = animator.openness(audio, meta.n_frames)
-    patches = animator.render(meta.frame_start, openness)
-    return animator.patch_box, np.ascontiguousarray(patches, dtype=np.uint8).tobytes()
+class Renderers:
+    """This process's renderers per avatar; one Wav2Lip engine shared by all when a
+    checkpoint is configured (loaded on first use, in the CPU pool), else the animator."""
+
+    def __init__(self, settings: LipsyncSettings, load: Callable[[str], Avatar]) -> None:
+        self._settings = settings
+        self._engine: Wav2LipEngine | None = None
+        self._lock = threading.Lock()
+        self._cache: AvatarCache[ChunkRenderer] = AvatarCache(load, self._build)
+
+    def engine(self) -> Wav2LipEngine | None:
+        s = self._settings
+        if s.wav2lip_checkpoint is None:
+            return None
+        from models.lipsync_engine import Wav2LipEngine, precision_named  # torch only when used
+        from models.wav2lip import load_wav2lip
+
+        with self._lock:
+            if self._engine is None:
+                precision = precision_named(s.precision)
+                self._engine = Wav2LipEngine(load_wav2lip(s.wav2lip_checkpoint, precision), precision,
+                                             max_batch=s.max_batch_frames)
+            return self._engine
+
+    def _build(self, avatar: Avatar) -> ChunkRenderer:
+        engine = self.engine()
+        if engine is None:
+            return MouthAnimator(avatar)
+        from models.lipsync_engine import Wav2LipRenderer
+
+        return Wav2LipRenderer(avatar, engine)
+
+    def get(self, avatar_id: str) -> ChunkRenderer:
+        return self._cache.get(avatar_id)
+
+    def render(self, items: list[tuple[str, AudioWindow]]) -> list[tuple[Box, np.ndarray]]:
+        """(box, patches) per (avatar_id, window); network frames of all items batched."""
+        renderers = [self.get(avatar_id) for avatar_id, _ in items]
+        engine = self.engine()
+        if engine is None:
+            return [(r.patch_box, r.render_chunk(w)) for r, (_, w) in zip(renderers, items)]
+        from models.lipsync_engine import render_batch
+
+        w2l = [(r, w) for r, (_, w) in zip(renderers, items)]
+        return [(r.patch_box, p) for (r, _), p in zip(w2l, render_batch(engine, w2l))]  # type: ignore[arg-type]
+
+
+def _window(meta: AudioChunkMeta, payload: bytes) -> AudioWindow:
+    if len(payload) % 2:
+        raise ValueError(f"audio payload has an odd length {len(payload)}")
+    return AudioWindow(np.frombuffer(payload, dtype="<i2"), meta.context_before_samples,
+                       meta.context_after_samples, meta.frame_start, meta.n_frames,
+                       meta.sample_rate_hz, meta.job.options.fps)
 
 
 def register(ctx: StageContext) -> None:
-    cache = AnimatorCache(ctx.store)
+    settings = ctx.settings.lipsync
+    renderers = Renderers(settings, store_loader(ctx.store))
 
-    def parse(event: faust.EventT) -> tuple[AudioChunkMeta, bytes]:
+    def parse(event: faust.EventT) -> tuple[AudioChunkMeta, AudioWindow]:
         meta = AudioChunkMeta.from_headers(event.headers)
-        expected = meta.n_frames * meta.sample_rate_hz // meta.job.options.fps * 2
-        if len(event.value) != expected:
-            raise ValueError(f"audio payload is {len(event.value)} bytes, expected {expected}")
-        return meta, event.value
+        return meta, _window(meta, event.value)
+
+    def render_each(items: list[tuple[str, AudioWindow]]) -> list[tuple[Box, np.ndarray] | Exception]:
+        """One by one, after a batch failed: one job's bad chunk must not fail the others."""
+        out: list[tuple[Box, np.ndarray] | Exception] = []
+        for item in items:
+            try:
+                out.extend(renderers.render([item]))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    async def send(meta: AudioChunkMeta, window: AudioWindow, box: Box, patches: np.ndarray) -> None:
+        job_id = meta.job.job_id
+        data = np.ascontiguousarray(patches, dtype=np.uint8).tobytes()
+        out = FrameChunkMeta(job=meta.job, seq=meta.seq, frame_start=meta.frame_start,
+                             n_frames=meta.n_frames, box=box, patch_bytes=len(data),
+                             sample_rate_hz=meta.sample_rate_hz, is_last=meta.is_last)
+        pcm = window.own.astype("<i2").tobytes()
+        await ctx.topics.frames.send(key=job_id.encode(), value=data + pcm, headers=out.to_headers())
+        if meta.seq == 0:
+            await ctx.report(job_id, STAGE, JobState.RUNNING, message="first frames rendered")
 
     async def lipsync(stream: faust.StreamT) -> None:
-        async for _event, (meta, pcm) in ctx.records(stream, STAGE, parse):
-            job_id = meta.job.job_id
+        async for events in stream.take_events(8, within=settings.batch_window_s):
+            batch: list[tuple[AudioChunkMeta, AudioWindow]] = []
+            for event in events:
+                if isinstance(event.key, bytes) and ctx.control.is_stopped(event.key.decode(errors="replace")):
+                    continue
+                try:
+                    batch.append(parse(event))
+                except Exception as exc:  # the record's fault: dead letter, keep going
+                    await ctx.dead_letter(event, STAGE, f"{type(exc).__name__}: {exc}")
+            items = [(meta.job.avatar_id, window) for meta, window in batch]
+            results: list[tuple[Box, np.ndarray] | Exception]
             try:
-                box, patches = await ctx.run_cpu(_render, cache, meta, pcm)
-            except Exception as exc:
-                await ctx.fail(job_id, STAGE, exc)
-                continue
-            out = FrameChunkMeta(job=meta.job, seq=meta.seq, frame_start=meta.frame_start,
-                                 n_frames=meta.n_frames, box=box, patch_bytes=len(patches),
-                                 sample_rate_hz=meta.sample_rate_hz, is_last=meta.is_last)
-            await ctx.topics.frames.send(key=job_id.encode(), value=patches + pcm, headers=out.to_headers())
-            if meta.seq == 0:
-                await ctx.report(job_id, STAGE, JobState.RUNNING, message="first frames rendered")
+                results = list(await ctx.run_cpu(renderers.render, items)) if items else []
+            except Exception:
+                log.warning("batch of %d chunks failed; rendering them one by one", len(items), exc_info=True)
+                results = await ctx.run_cpu(render_each, items)
+            for (meta, window), result in zip(batch, results):
+                if isinstance(result, Exception):
+                    await ctx.fail(meta.job.job_id, STAGE, result)
+                elif not ctx.control.is_stopped(meta.job.job_id):
+                    await send(meta, window, *result)
 
     ctx.app.agent(ctx.topics.audio, name=STAGE)(lipsync)

@@ -11,7 +11,7 @@ from pathlib import Path
 import faust
 import mode
 
-from processors import assembler, chunker, encoder, lipsync, tts
+from processors import assembler, avatars, chunker, encoder, lipsync, tts
 from processors.app import create_app
 from processors.context import StageContext
 from processors.job_control import JobControl
@@ -27,6 +27,7 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
     "lipsync": lipsync.register,
     "encoder": encoder.register,
     "assembler": assembler.register,
+    "avatars": avatars.register,
 }
 
 

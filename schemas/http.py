@@ -49,3 +49,26 @@ class JobStatus(Message):
 class ErrorBody(Message):
     error: str
     detail: object | None = None
+
+
+MAX_BATCH_SCRIPTS = 100
+
+
+class BatchRequest(Message):
+    """Many scripts at once; all are validated before any job is created."""
+
+    scripts: list[GenerateRequest] = Field(min_length=1, max_length=MAX_BATCH_SCRIPTS)
+
+
+class BatchResponse(Message):
+    jobs: list[GenerateResponse]
+
+
+class JobList(Message):
+    """One page of jobs, newest first; pass `next_offset` as `offset` for the next page."""
+
+    jobs: list[JobStatus]
+    total: int = Field(description="jobs matching the filter, on all pages")
+    offset: int
+    limit: int
+    next_offset: int | None = None

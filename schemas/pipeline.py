@@ -30,6 +30,8 @@ class Sentence(Message):
     seq: int = Field(ge=0)
     count: int = Field(ge=1, description="sentences in the job")
     text: str
+    previous_text: str | None = Field(None, description="the sentence before, for voice continuity")
+    next_text: str | None = Field(None, description="the sentence after, for voice continuity")
 
 
 class AudioChunkMeta(Message):
@@ -104,11 +106,23 @@ class DeadLetterMeta(Message):
     reason: str
 
 
+class HeldChunk(Message):
+    """An audio chunk already numbered but waiting for the audio after it (its context)."""
+
+    seq: int
+    sentence_seq: int
+    frame_start: int
+    n_frames: int
+
+
 class TtsCursor(Message):
     """Where a job's audio stands after a sentence; kept in a Faust table (changelog in Kafka).
 
     Keyed by the sentence it describes, so a redelivered sentence reuses its own
-    numbering instead of advancing it: the tts stage stays idempotent.
+    numbering instead of advancing it: the tts stage stays idempotent. ``prior`` is
+    the cursor before that sentence, which a redelivery starts from again. The carry
+    is the tail of the job's audio that later chunks need: history for their context
+    before, and the own samples of held chunks.
     """
 
     sentence_seq: int
@@ -116,3 +130,7 @@ class TtsCursor(Message):
     frame_start: int
     chunk_end: int
     frame_end: int
+    carry_start_sample: int = 0
+    carry_pcm_b64: str = Field("", description="int16 little-endian mono PCM, base64")
+    held: list[HeldChunk] = Field(default_factory=list)
+    prior: TtsCursor | None = None

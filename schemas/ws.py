@@ -12,6 +12,7 @@ from typing import Literal
 
 from schemas.base import Message
 from schemas.http import JobStatus
+from schemas.pipeline import WordTiming
 
 _HEADER = struct.Struct(">BIdd")
 KIND_INIT, KIND_MEDIA = 0, 1
@@ -52,6 +53,17 @@ class WsEnd(Message):
     state: str
 
 
+class WsCaptions(Message):
+    """Word timings of one audio chunk (seq matches the media segment it is spoken in)."""
+
+    type: Literal["captions"] = "captions"
+    seq: int
+    words: list[WordTiming]
+
+
 class WsError(Message):
+    """Sent before the server closes the socket; `code` repeats the close code."""
+
     type: Literal["error"] = "error"
     error: str
+    code: int | None = None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from pydantic import ValidationError
@@ -12,14 +13,24 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from schemas.base import Message
+from processors.voices import is_known_voice
+from schemas.base import JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
 from streamer.state import GatewayState
 
 MAX_BODY_BYTES = 256 * 1024
-KNOWN_VOICES = {"piper:joe"}
+_JOB_ID = re.compile(JOB_ID_PATTERN)
+M = TypeVar("M", bound=Message)
+
+
+class ApiError(Exception):
+    """Raised by handlers' helpers; the app turns it into an ErrorBody response."""
+
+    def __init__(self, status_code: int, message: str, detail: Any = None) -> None:
+        super().__init__(message)
+        self.status_code, self.message, self.detail = status_code, message, detail
 
 
 def json_response(body: Message, status_code: int = 200) -> Response:
@@ -30,8 +41,35 @@ def error(status_code: int, message: str, detail: Any = None) -> Response:
     return json_response(ErrorBody(error=message, detail=detail), status_code)
 
 
-def _state(request: Request) -> GatewayState:
+def gateway(request: Request) -> GatewayState:
     return request.app.state.gateway  # type: ignore[no-any-return]
+
+
+def job_id_of(request: Request) -> str:
+    """The path's job id, checked before it names anything on disk or in Kafka."""
+    job_id = str(request.path_params["job_id"])
+    if not _JOB_ID.match(job_id):
+        raise ApiError(400, "invalid job id: 1-64 of A-Z a-z 0-9 _ - (not starting with _ or -)")
+    return job_id
+
+
+async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
+    """The body as `model`: 413 when too large, 400 when not JSON, 422 when invalid."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise ApiError(413, f"request body over {max_bytes} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise ApiError(413, f"request body over {max_bytes} bytes")
+    try:
+        return model.model_validate(orjson.loads(bytes(body)))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, "request body is not valid JSON", str(exc)) from None
+    except ValidationError as exc:
+        detail = orjson.loads(exc.json(include_url=False, include_input=False))
+        raise ApiError(422, "invalid request", detail) from None
 
 
 def with_urls(status: JobStatus) -> JobStatus:
@@ -40,21 +78,15 @@ def with_urls(status: JobStatus) -> JobStatus:
     return status
 
 
-async def generate(request: Request) -> Response:
-    state = _state(request)
-    body = await request.body()
-    if len(body) > MAX_BODY_BYTES:
-        return error(413, f"request body over {MAX_BODY_BYTES} bytes")
-    try:
-        payload = GenerateRequest.model_validate(orjson.loads(body))
-    except orjson.JSONDecodeError as exc:
-        return error(400, "request body is not valid JSON", str(exc))
-    except ValidationError as exc:
-        return error(422, "invalid request", orjson.loads(exc.json(include_url=False, include_input=False)))
+def check_request(state: GatewayState, payload: GenerateRequest) -> None:
     if not state.store.has_avatar(payload.avatar_id):
-        return error(404, f"unknown avatar_id {payload.avatar_id!r}")
-    if payload.voice_id not in KNOWN_VOICES:
-        return error(404, f"unknown voice_id {payload.voice_id!r}")
+        raise ApiError(404, f"unknown avatar_id {payload.avatar_id!r}")
+    if not is_known_voice(payload.voice_id, state.settings.elevenlabs):
+        raise ApiError(404, f"unknown voice_id {payload.voice_id!r}")
+
+
+async def accept(state: GatewayState, payload: GenerateRequest) -> GenerateResponse:
+    """Queues one job: its QUEUED status first (so it is listed at once), then the request."""
     job_id = uuid.uuid4().hex
     now = time.time()
     queued = StatusEvent(job_id=job_id, state=JobState.QUEUED, stage="gateway", at=now, progress=0.0,
@@ -62,41 +94,47 @@ async def generate(request: Request) -> Response:
                          text_chars=len(payload.text), created_at=now, message="accepted")
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
-    await state.kafka.send_request(ScriptRequest(job_id=job_id, text=payload.text, avatar_id=payload.avatar_id,
-                                                 voice_id=payload.voice_id, options=payload.options,
-                                                 submitted_at=now))
-    return json_response(GenerateResponse(job_id=job_id, state=JobState.QUEUED,
-                                          status_url=f"/api/v1/status/{job_id}",
-                                          stream_url=f"/api/v1/stream/{job_id}",
-                                          video_url=f"/api/v1/video/{job_id}"), 202)
+    request = ScriptRequest(job_id=job_id, text=payload.text, avatar_id=payload.avatar_id,
+                            voice_id=payload.voice_id, options=payload.options, submitted_at=now)
+    await state.kafka.send_request(request)
+    return GenerateResponse(job_id=job_id, state=JobState.QUEUED, status_url=f"/api/v1/status/{job_id}",
+                            stream_url=f"/api/v1/stream/{job_id}", video_url=f"/api/v1/video/{job_id}")
+
+
+async def generate(request: Request) -> Response:
+    """Submit a script; answers 202 with the job id and its status, stream and video URLs."""
+    state = gateway(request)
+    payload = await read_model(request, GenerateRequest, MAX_BODY_BYTES)
+    check_request(state, payload)
+    return json_response(await accept(state, payload), 202)
 
 
 async def status(request: Request) -> Response:
-    job_id = request.path_params["job_id"]
-    view = _state(request).board.get(job_id)
+    """A job's state, progress, timings and error."""
+    job_id = job_id_of(request)
+    view = gateway(request).board.get(job_id)
     if view is None:
-        return error(404, f"unknown job {job_id!r}")
+        raise ApiError(404, f"unknown job {job_id!r}")
     return json_response(with_urls(view.status))
 
 
 async def video(request: Request) -> Response:
-    state = _state(request)
-    job_id = request.path_params["job_id"]
+    """The final MP4 (Range requests work); 409 while the job is still running."""
+    state = gateway(request)
+    job_id = job_id_of(request)
     view = state.board.get(job_id)
-    try:
-        path = state.store.final_path(job_id)
-    except ValueError:
-        return error(404, f"unknown job {job_id!r}")
-    if path.exists():
+    path = state.store.final_path(job_id)
+    if view is not None and path.exists():
         return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
     if view is None:
-        return error(404, f"unknown job {job_id!r}")
-    return error(409, f"the video is not ready; job is {view.status.state.value}",
-                 {"state": view.status.state.value, "progress": view.status.progress})
+        raise ApiError(404, f"unknown job {job_id!r}")
+    raise ApiError(409, f"the video is not ready; job is {view.status.state.value}",
+                   {"state": view.status.state.value, "progress": view.status.progress})
 
 
 async def health(request: Request) -> Response:
-    broker = await _state(request).kafka.broker_ok()
+    """Liveness and broker readiness (503 when the broker cannot be reached)."""
+    broker = await gateway(request).kafka.broker_ok()
     return JSONResponse({"status": "ok" if broker else "degraded", "broker": broker},
                         status_code=200 if broker else 503)
 

@@ -7,9 +7,16 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
 
 from processors.store import MediaStore
-from streamer import api, relay
+from streamer import api, avatars_api, jobs_api, openapi, player, relay, speech_api
+from streamer.api import ApiError, error
+from streamer.auth import GuardMiddleware
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings
@@ -18,22 +25,58 @@ from streamer.state import GatewayState
 log = logging.getLogger(__name__)
 
 
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error(exc.status_code, exc.message, exc.detail)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    response = error(exc.status_code, str(exc.detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    """Logged in full here; the client learns only that it failed (no trace, no settings)."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error(500, "internal server error")
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
+    if not settings.auth_required:
+        log.warning("dev mode: no API keys are checked (set AVATAR_API_KEYS to require them)")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         board = JobBoard(settings.jobs_in_memory)
         kafka = GatewayKafka(settings.kafka, board)
-        app.state.gateway = GatewayState(settings, board, kafka, MediaStore(settings.data_dir))
+        state = GatewayState(settings, board, kafka, MediaStore(settings.data_dir))
+        app.state.gateway = state
         try:
             await kafka.start()
             log.info("gateway connected to kafka at %s", settings.kafka.bootstrap_servers)
             yield
         finally:
+            await state.stop()
             await kafka.stop()
 
     # Each API module owns its routes; this list is the whole surface of the gateway.
     routes = [
         *api.routes,
+        *avatars_api.routes,
+        *jobs_api.routes,
         *relay.routes,
+        *speech_api.routes,
+        *openapi.routes,
+        *player.routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    middleware = [Middleware(GuardMiddleware, settings=settings)]
+    if settings.cors_origins:
+        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+                                        allow_methods=["GET", "POST", "DELETE"],
+                                        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
+                                        expose_headers=["Content-Range", "Retry-After"]))
+    handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers,  # type: ignore[arg-type]
+                     lifespan=lifespan)

@@ -10,6 +10,8 @@ import sys
 import threading
 from pathlib import Path
 
+from streamer import cli_avatar, cli_gateway, cli_render, cli_speech
+
 log = logging.getLogger("avatar_stream")
 
 
@@ -101,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", default=os.environ.get("AVATAR_DATA_DIR", "data"),
                         help="avatars, segments, final files and the embedded broker's logs")
     sub = parser.add_subparsers(dest="command", required=True)
+    cli_avatar.add_commands(sub)
+    cli_speech.add_commands(sub)
+    cli_render.add_commands(sub)
+    cli_gateway.add_commands(sub)
     p = sub.add_parser("broker", help="run the embedded Kafka broker alone; prints its bootstrap address")
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(fn=cmd_broker)

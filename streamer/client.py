@@ -30,20 +30,25 @@ class WatchResult:
     messages: list[dict[str, object]] = field(default_factory=list)
 
 
-async def submit(base_url: str, text: str, **fields: object) -> str:
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+def _auth(api_key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api_key}"} if api_key else {}
+
+
+async def submit(base_url: str, text: str, api_key: str | None = None, **fields: object) -> str:
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, headers=_auth(api_key)) as http:
         response = await http.post("/api/v1/generate", json={"text": text, **fields})
         response.raise_for_status()
         return str(response.json()["job_id"])
 
 
 async def watch(base_url: str, job_id: str, started: float, from_seq: int = 0,
-                timeout_s: float = 300) -> WatchResult:
+                timeout_s: float = 300, api_key: str | None = None) -> WatchResult:
     """Reads the stream to its end; `started` is the perf_counter() of the request."""
     ws_url = base_url.replace("http", "ws", 1) + f"/api/v1/stream/{job_id}?from_seq={from_seq}"
     result = WatchResult(job_id=job_id, ttfs_s=-1.0, wall_s=-1.0, init=b"")
     deadline = time.perf_counter() + timeout_s
-    async with websockets.connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30) as ws:
+    async with websockets.connect(ws_url, max_size=64 * 1024 * 1024, open_timeout=30,
+                                  additional_headers=_auth(api_key)) as ws:
         while time.perf_counter() < deadline:
             message = await ws.recv()
             if isinstance(message, bytes):
@@ -65,14 +70,15 @@ async def watch(base_url: str, job_id: str, started: float, from_seq: int = 0,
     raise TimeoutError(f"job {job_id} did not end within {timeout_s}s")
 
 
-async def generate_and_watch(base_url: str, text: str, **fields: object) -> WatchResult:
+async def generate_and_watch(base_url: str, text: str, api_key: str | None = None,
+                             **fields: object) -> WatchResult:
     started = time.perf_counter()
-    job_id = await submit(base_url, text, **fields)
-    return await watch(base_url, job_id, started)
+    job_id = await submit(base_url, text, api_key=api_key, **fields)
+    return await watch(base_url, job_id, started, api_key=api_key)
 
 
-async def download(base_url: str, job_id: str, out: Path) -> int:
-    async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
+async def download(base_url: str, job_id: str, out: Path, api_key: str | None = None) -> int:
+    async with httpx.AsyncClient(base_url=base_url, timeout=60, headers=_auth(api_key)) as http:
         response = await http.get(f"/api/v1/video/{job_id}")
         response.raise_for_status()
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from schemas.http import JobStatus
-from schemas.pipeline import SegmentMeta
+from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.status import JobState, StatusEvent
+
+# The stage name of the event a DELETE produces: a cancel that also hides the job.
+DELETE_STAGE = "gateway:delete"
 
 # How much of the job each stage's progress stands for, in pipeline order.
 _STAGE_SHARE = {"chunker": 0.0, "tts": 0.9, "assembler": 1.0}
@@ -26,6 +29,8 @@ class JobView:
     mime: str | None = None
     media: dict[int, tuple[SegmentMeta, bytes]] = field(default_factory=dict)
     total: int | None = None
+    captions: dict[int, CaptionChunk] = field(default_factory=dict)
+    deleted: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -33,8 +38,9 @@ class JobView:
         self.changed.set()
         self.changed = asyncio.Event()
 
-    async def wait(self, timeout_s: float) -> None:
-        event = self.changed
+    async def wait(self, timeout_s: float, since: asyncio.Event | None = None) -> None:
+        """Until the next change, or at once if there was one after `since` (an earlier `changed`)."""
+        event = self.changed if since is None else since
         try:
             await asyncio.wait_for(event.wait(), timeout_s)
         except TimeoutError:
@@ -72,10 +78,18 @@ class JobBoard:
         self._jobs_in_memory = jobs_in_memory
 
     def get(self, job_id: str) -> JobView | None:
-        return self._jobs.get(job_id)
+        """A job that was deleted is gone, as far as clients can tell."""
+        view = self._jobs.get(job_id)
+        return None if view is None or view.deleted else view
 
     def all(self) -> list[JobView]:
-        return list(self._jobs.values())
+        return [view for view in self._jobs.values() if not view.deleted]
+
+    def page(self, states: set[JobState] | None, offset: int, limit: int) -> tuple[list[JobStatus], int]:
+        """Newest first (by creation, then last update); returns the page and the matching total."""
+        matching = [v.status for v in self.all() if states is None or v.status.state in states]
+        matching.sort(key=lambda s: (s.created_at or s.updated_at or 0.0, s.job_id), reverse=True)
+        return matching[offset:offset + limit], len(matching)
 
     def _view(self, job_id: str) -> JobView:
         view = self._jobs.get(job_id)
@@ -86,12 +100,17 @@ class JobBoard:
     def apply_status(self, event: StatusEvent) -> JobView:
         view = self._view(event.job_id)
         view.status = _fold(view.status, event)
+        if event.stage == DELETE_STAGE:
+            view.deleted = True
+            view.init, view.media, view.captions = None, {}, {}
         view.notify()
         return view
 
     def apply_segment(self, meta: SegmentMeta, data: bytes) -> None:
         """Duplicates (same job, kind, seq) are dropped here, before any client sees them."""
         view = self._view(meta.job_id)
+        if view.deleted:
+            return
         if meta.kind == "init":
             if view.init is not None:
                 return
@@ -105,6 +124,13 @@ class JobBoard:
         self._remember_media(meta.job_id)
         view.notify()
 
+    def apply_captions(self, chunk: CaptionChunk) -> None:
+        view = self._jobs.get(chunk.job_id)
+        if view is None or view.deleted or chunk.seq in view.captions:
+            return
+        view.captions[chunk.seq] = chunk
+        view.notify()
+
     def _remember_media(self, job_id: str) -> None:
         self._with_media[job_id] = None
         self._with_media.move_to_end(job_id)
@@ -112,4 +138,4 @@ class JobBoard:
             old, _ = self._with_media.popitem(last=False)
             view = self._jobs.get(old)
             if view is not None:
-                view.init, view.media = None, {}
+                view.init, view.media, view.captions = None, {}, {}

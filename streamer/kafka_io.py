@@ -2,8 +2,8 @@
 
 Readers use no consumer group: every gateway replica reads every partition, so
 each one can relay every job. Status is read from the beginning of the compacted
-topic (that is how a restart finds its jobs); segments from the end, with older
-ones served from the media store.
+topic (that is how a restart finds its jobs); segments and captions from the end,
+with older segments served from the media store.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from processors.settings import KafkaSettings
-from schemas.pipeline import SegmentMeta
+from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
 from streamer.jobs import JobBoard
@@ -41,6 +41,7 @@ class GatewayKafka:
         await self._producer.start()
         await self._follow(names.status, from_start=True, handle=self._on_status)
         await self._follow(names.segments, from_start=False, handle=self._on_segment)
+        await self._follow(names.captions, from_start=False, handle=self._on_captions)
 
     async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
@@ -73,6 +74,10 @@ class GatewayKafka:
 
     def _on_segment(self, record: ConsumerRecord) -> None:
         self._board.apply_segment(SegmentMeta.from_headers(record.headers), record.value or b"")
+
+    def _on_captions(self, record: ConsumerRecord) -> None:
+        if record.value is not None:
+            self._board.apply_captions(CaptionChunk.from_json(record.value))
 
     async def send_request(self, request: ScriptRequest) -> None:
         assert self._producer is not None

@@ -2,24 +2,40 @@
 
 Sends a status message, then `init` (JSON, with the MSE type) and the init
 segment, then media segments from `?from_seq=N` (default 0) with no gap or
-duplicate, then `end`. Segments no longer in memory are read from the store.
+duplicate, captions as they come, then `end`. Segments no longer in memory are
+read from the store. Each client has its own bounded outbox (see outbox.py).
+Protocol: docs/websocket.md.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from schemas.base import Message
 from schemas.status import JobState
-from schemas.ws import KIND_INIT, KIND_MEDIA, MediaMessage, WsEnd, WsError, WsInit, WsStatus
+from schemas.ws import KIND_INIT, KIND_MEDIA, MediaMessage, WsCaptions, WsEnd, WsError, WsInit, WsStatus
 from streamer.api import with_urls
+from streamer.fmp4 import mime_of, timing_of
 from streamer.jobs import JobView
+from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
 
 log = logging.getLogger(__name__)
-WAIT_S = 5.0
+IDLE_WAIT_S = 5.0      # nothing expected: wake on the next Kafka record or this
+BEHIND_WAIT_S = 0.2    # a later segment exists but this one is not here yet: poll the store
+CLOSE_TIMEOUT_S = 1.0
+
+CODE_BAD_REQUEST, CODE_UNKNOWN_JOB, CODE_GONE = 4400, 4404, 4410
+CODE_TOO_SLOW, CODE_JOB_FAILED = 4408, 4500
+
+
+def _text(message: Message) -> str:
+    return message.to_json().decode()
 
 
 def _init(state: GatewayState, view: JobView) -> bytes | None:
@@ -29,13 +45,15 @@ def _init(state: GatewayState, view: JobView) -> bytes | None:
     return path.read_bytes() if path.exists() else None
 
 
-def _media(state: GatewayState, view: JobView, seq: int) -> MediaMessage | None:
+def _media(state: GatewayState, view: JobView, init: bytes, seq: int) -> MediaMessage | None:
     if seq in view.media:
         meta, data = view.media[seq]
         return MediaMessage(KIND_MEDIA, seq, meta.start_s, meta.duration_s, data)
     path = state.store.segment_path(view.job_id, "media", seq)
-    if path.exists():  # timing is not kept on disk; clients place segments by their own tfdt
-        return MediaMessage(KIND_MEDIA, seq, 0.0, 0.0, path.read_bytes())
+    if path.exists():
+        data = path.read_bytes()
+        start_s, duration_s = timing_of(init, data)
+        return MediaMessage(KIND_MEDIA, seq, start_s, duration_s, data)
     return None
 
 
@@ -47,50 +65,126 @@ def _total(view: JobView) -> int | None:
     return None
 
 
+async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int) -> bool:
+    """Queues everything the client should get; False when the client fell too far behind."""
+    stall_s = state.settings.ws_stall_s
+    init: bytes | None = None
+    first_seq, last_status = next_seq, None
+    captions_sent: set[int] = set()
+    while True:
+        changed = view.changed  # a change while we await the outbox below is not missed
+        items: list[Item] = []
+        if view.status != last_status:
+            last_status = view.status
+            items.append(_text(WsStatus(status=with_urls(view.status))))
+        for seq in sorted(s for s in view.captions if s >= first_seq and s not in captions_sent):
+            captions_sent.add(seq)
+            items.append(_text(WsCaptions(seq=seq, words=view.captions[seq].words)))
+        for item in items:
+            if not await out.put(item, stall_s):
+                return False
+        if init is None and (init := _init(state, view)) is not None:
+            for item in (_text(WsInit(mime=view.mime or mime_of(init))),
+                         MediaMessage(KIND_INIT, 0, 0.0, 0.0, init).pack()):
+                if not await out.put(item, stall_s):
+                    return False
+        while init is not None and (message := _media(state, view, init, next_seq)) is not None:
+            if not await out.put(message.pack(), stall_s):
+                return False
+            next_seq += 1
+        total = _total(view)
+        if view.deleted:
+            await out.put(_text(WsError(error="the job was deleted", code=CODE_GONE)), stall_s)
+            await out.put(Close(CODE_GONE, "job deleted"), stall_s)
+            return True
+        if total is not None and next_seq >= total:
+            await out.put(_text(WsEnd(segments=total, state=view.status.state.value)), stall_s)
+            await out.put(Close(), stall_s)
+            return True
+        if view.status.state in (JobState.FAILED, JobState.CANCELLED):
+            code = CODE_JOB_FAILED if view.status.state is JobState.FAILED else CODE_GONE
+            reason = view.status.error or view.status.state.value
+            await out.put(_text(WsError(error=reason, code=code)), stall_s)
+            await out.put(Close(code, view.status.state.value), stall_s)
+            return True
+        behind = total is not None or any(seq > next_seq for seq in view.media)
+        await view.wait(BEHIND_WAIT_S if behind else IDLE_WAIT_S, since=changed)
+
+
+async def _send(websocket: WebSocket, out: Outbox) -> None:
+    while True:
+        item = await out.get()
+        if isinstance(item, Close):
+            await websocket.close(code=item.code, reason=item.reason)
+            return
+        if isinstance(item, bytes):
+            await websocket.send_bytes(item)
+        else:
+            await websocket.send_text(item)
+
+
+async def _receive(websocket: WebSocket) -> None:
+    """Client messages are not part of the protocol yet; reading them is how a disconnect shows."""
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+
+
+async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    await websocket.send_text(_text(WsError(error=reason, code=code)))
+    await websocket.close(code=code, reason=reason)
+
+
+async def _drop(websocket: WebSocket, reason: str) -> None:
+    """The client's socket is full, so neither message may ever go out: bounded waits, then leave."""
+    with contextlib.suppress(Exception):
+        message = _text(WsError(error=reason, code=CODE_TOO_SLOW))
+        await asyncio.wait_for(websocket.send_text(message), CLOSE_TIMEOUT_S)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(websocket.close(code=CODE_TOO_SLOW, reason="client too slow"), CLOSE_TIMEOUT_S)
+
+
 async def stream(websocket: WebSocket) -> None:
+    """Watch a job: status, init, media segments from `from_seq`, captions, end."""
     state: GatewayState = websocket.app.state.gateway
     job_id = websocket.path_params["job_id"]
-    try:
-        next_seq = max(0, int(websocket.query_params.get("from_seq", "0")))
-    except ValueError:
-        next_seq = -1
     await websocket.accept()
     try:
+        raw = websocket.query_params.get("from_seq", "0")
         view = state.board.get(job_id)
-        if view is None or next_seq < 0:
-            reason = f"unknown job {job_id!r}" if view is None else "from_seq must be an integer >= 0"
-            await websocket.send_text(WsError(error=reason).to_json().decode())
-            await websocket.close(code=4404 if view is None else 4400, reason=reason)
-            return
-        await _relay(state, view, websocket, next_seq)
+        if not raw.isdigit():
+            return await _refuse(websocket, CODE_BAD_REQUEST, "from_seq must be an integer >= 0")
+        if view is None:
+            return await _refuse(websocket, CODE_UNKNOWN_JOB, f"unknown job {job_id!r}")
+        await _relay(state, view, websocket, int(raw))
     except WebSocketDisconnect:
         log.info("client left job %s", job_id)
 
 
-async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, next_seq: int) -> None:
-    init_sent = False
-    last_status = None
-    while True:
-        if view.status != last_status:
-            last_status = view.status
-            await websocket.send_text(WsStatus(status=with_urls(view.status)).to_json().decode())
-        if not init_sent and (init := _init(state, view)) is not None:
-            await websocket.send_text(WsInit(mime=view.mime).to_json().decode())
-            await websocket.send_bytes(MediaMessage(KIND_INIT, 0, 0.0, 0.0, init).pack())
-            init_sent = True
-        while init_sent and (message := _media(state, view, next_seq)) is not None:
-            await websocket.send_bytes(message.pack())
-            next_seq += 1
-        total = _total(view)
-        if total is not None and next_seq >= total:
-            await websocket.send_text(WsEnd(segments=total, state=view.status.state.value).to_json().decode())
-            await websocket.close()
-            return
-        if view.status.state in (JobState.FAILED, JobState.CANCELLED):
-            await websocket.send_text(WsError(error=view.status.error or view.status.state.value).to_json().decode())
-            await websocket.close(code=4500 if view.status.state is JobState.FAILED else 4410)
-            return
-        await view.wait(WAIT_S)
+async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:
+    settings = state.settings
+    out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
+    producer = asyncio.create_task(_produce(state, view, out, from_seq))
+    sender = asyncio.create_task(_send(websocket, out))
+    receiver = asyncio.create_task(_receive(websocket))
+    tasks = {producer, sender, receiver}
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if producer in done and producer.exception() is None and producer.result():
+            await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        elif producer in done and producer.exception() is None:
+            sender.cancel()
+            log.warning("dropping a slow client of job %s (%d bytes queued)", view.job_id, out.queued_bytes)
+            await _drop(websocket, f"client too slow: more than {settings.ws_queue_bytes} bytes "
+                                   f"queued for {settings.ws_stall_s}s")
+    finally:
+        for task in tasks:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, Exception) and not isinstance(result, (WebSocketDisconnect, RuntimeError)):
+            log.warning("relay of job %s ended with %r", view.job_id, result)
 
 
 routes: list[BaseRoute] = [WebSocketRoute("/api/v1/stream/{job_id}", stream)]

@@ -7,7 +7,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.settings import KafkaSettings
+from processors.settings import AvatarSettings, ElevenLabsSettings, KafkaSettings
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _key_hashes(env: Mapping[str, str]) -> frozenset[str]:
+    """sha256 hex digests of the accepted API keys, from AVATAR_API_KEYS and/or a file (one a line)."""
+    items = env.get("AVATAR_API_KEYS", "").replace("\n", ",").split(",")
+    path = env.get("AVATAR_API_KEYS_FILE")
+    if path:
+        items += Path(path).read_text().splitlines()
+    return frozenset(i.strip().lower() for i in items if i.strip() and not i.strip().startswith("#"))
 
 
 @dataclass(frozen=True)
@@ -17,14 +32,45 @@ class GatewaySettings:
     host: str = "127.0.0.1"
     port: int = 8000
     jobs_in_memory: int = 64
+    avatars: AvatarSettings = field(default_factory=AvatarSettings)
+    api_key_hashes: frozenset[str] = frozenset()
+    dev_mode: bool = False
+    rate_per_s: float = 5.0
+    rate_burst: int = 60
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024 * 1024
+    ws_queue_bytes: int = 16 * 1024 * 1024
+    ws_queue_messages: int = 1024
+    ws_stall_s: float = 10.0
+    elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
+
+    @property
+    def auth_required(self) -> bool:
+        """Keys are checked unless none are configured and dev mode is on."""
+        return bool(self.api_key_hashes) or not self.dev_mode
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
         env = os.environ if env is None else env
+        host = env.get("AVATAR_HOST", cls.host)
+        hashes = _key_hashes(env)
+        # Without keys, the embedded default serves loopback only: that is dev mode.
+        dev_default = "1" if not hashes and host in LOOPBACK_HOSTS else "0"
         return cls(
             kafka=KafkaSettings.from_env(env),
             data_dir=Path(env.get("AVATAR_DATA_DIR", str(cls.data_dir))),
-            host=env.get("AVATAR_HOST", cls.host),
+            host=host,
             port=int(env.get("AVATAR_PORT", cls.port)),
             jobs_in_memory=int(env.get("AVATAR_JOBS_IN_MEMORY", cls.jobs_in_memory)),
+            avatars=AvatarSettings.from_env(env),
+            api_key_hashes=hashes,
+            dev_mode=_truthy(env.get("AVATAR_DEV_MODE", dev_default)),
+            rate_per_s=float(env.get("AVATAR_RATE_PER_S", cls.rate_per_s)),
+            rate_burst=int(env.get("AVATAR_RATE_BURST", cls.rate_burst)),
+            cors_origins=tuple(o.strip() for o in env.get("AVATAR_CORS_ORIGINS", "").split(",") if o.strip()),
+            max_body_bytes=int(env.get("AVATAR_MAX_BODY_BYTES", cls.max_body_bytes)),
+            ws_queue_bytes=int(env.get("AVATAR_WS_QUEUE_BYTES", cls.ws_queue_bytes)),
+            ws_queue_messages=int(env.get("AVATAR_WS_QUEUE_MESSAGES", cls.ws_queue_messages)),
+            ws_stall_s=float(env.get("AVATAR_WS_STALL_S", cls.ws_stall_s)),
+            elevenlabs=ElevenLabsSettings.from_env(env),
         )

@@ -32,8 +32,9 @@ class StackError(RuntimeError):
 
 
 def ensure_sample_avatar(store: MediaStore) -> None:
-    """The astronaut avatar is made on first run, so the default request works."""
-    if not store.has_avatar(SAMPLE_AVATAR_ID):
+    """The astronaut avatar is made on first run (and again if stored before it had a quality
+    report), so the default request works."""
+    if store.avatar_summary(SAMPLE_AVATAR_ID) is None:
         log.info("preparing the sample avatar %r", SAMPLE_AVATAR_ID)
         save_avatar(sample_avatar(), store.avatar_dir(SAMPLE_AVATAR_ID))
 

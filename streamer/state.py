@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
 
 from processors.store import MediaStore
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -16,3 +22,16 @@ class GatewayState:
     board: JobBoard
     kafka: GatewayKafka
     store: MediaStore
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Background work that outlives a request; cancelled by `stop()` in the lifespan."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def stop(self) -> None:
+        tasks, self.tasks = set(self.tasks), set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

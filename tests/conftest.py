@@ -9,12 +9,16 @@ from pathlib import Path
 import pytest
 
 from streamer.stack import Stack
+from tests.fakes.conftest_fixtures import elevenlabs, fake_elevenlabs  # noqa: F401
+from tests.fakes.elevenlabs_server import FakeElevenLabs
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_elevenlabs: FakeElevenLabs) -> Iterator[Stack]:
     """The whole service as `avatar-stream up` runs it, on an embedded broker of its own."""
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update(ELEVENLABS_API_KEY=fake_elevenlabs.api_key, ELEVENLABS_BASE_URL=fake_elevenlabs.url,
+               ELEVENLABS_STALL_TIMEOUT_S="2")
     env.update(AVATAR_TTS_DETERMINISTIC="1", AVATAR_LOG_LEVEL="INFO")
     data_dir: Path = tmp_path_factory.mktemp("stack")
     with Stack(data_dir, env=env) as running:

@@ -84,3 +84,32 @@ def test_remux_is_atomic_on_failure(tmp_path: Path) -> None:
     with pytest.raises(av.error.FFmpegError):
         remux_to_mp4(b"not an mp4", [b"nothing"], out)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_minute_stays_in_sync_with_no_gap_at_any_join(tmp_path: Path) -> None:
+    """60 s (61 segments) at 64x48: audio is the input, aligned at the start and at the end,
+    with no dropout at any join; video and audio end within one frame of each other."""
+    chunks = (10, *([25] * 59), 15)
+    enc, returned = encode_job(chunks)
+    assert enc.init_segment is not None
+    info = remux_to_mp4(enc.init_segment, [s.data for r in returned for s in r], tmp_path / "minute.mp4")
+    total_frames = sum(chunks)
+    assert total_frames == 60 * FPS and info.video_frames == total_frames
+    assert abs(info.video_duration_s - 60.0) <= FRAME_S and abs(info.audio_duration_s - 60.0) <= FRAME_S
+    assert abs(info.video_duration_s - info.audio_duration_s) <= FRAME_S
+    with av.open(str(tmp_path / "minute.mp4")) as c:
+        pts = [f.pts * f.time_base for f in c.decode(video=0)]
+    assert [round(float(p) * FPS) for p in pts] == list(range(total_frames))  # no frame shifted or lost
+    total = total_frames * SPF
+    got = _decoded_audio(tmp_path / "minute.mp4")[:total]
+    assert len(got) == total
+    ref = sine(0, total).astype(np.float64) / 32768.0
+    for lo in (2000, total - 5 * SR):  # the offset at the start equals the offset a minute later
+        g, r = got[lo:lo + 2 * SR], ref[lo:lo + 2 * SR]
+        best = max(range(-64, 65, 2), key=lambda d: float(np.dot(np.roll(g, d)[100:-100], r[100:-100])))
+        assert abs(best) <= 4, (lo, best)
+    win = SR // 100
+    for j in np.cumsum(chunks)[:-1] * SPF:
+        g, r = got[j - 2 * win:j + 2 * win], ref[j - 2 * win:j + 2 * win]
+        assert np.sqrt(np.mean(g ** 2)) > 0.8 * np.sqrt(np.mean(r ** 2)), j
+        assert np.max(np.abs(g - r)) < 0.05, j

@@ -88,7 +88,8 @@ def test_geometry_json_round_trip(astronaut_face: FaceGeometry) -> None:
 def test_imports_are_light() -> None:
     """Importing models/ must not load MediaPipe or any streaming/web stack."""
     code = (
-        "import sys, models.face, models.avatar, models.animator\n"
+        "import sys, models.face, models.avatar, models.animator, models.avatar_prep, models.face_track\n"
+        "import models.quality, models.media_read, models.sample_clip\n"
         "bad = [m for m in ('mediapipe', 'faust', 'aiokafka', 'starlette', 'schemas') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.sentences import split_sentences
+from models.sentences import ScriptTooLongError, split_sentences
 
 # (text, expected) with first_max_chars disabled, so only sentence rules are tested.
 CASES: list[tuple[str, list[str]]] = [
@@ -54,6 +54,56 @@ CASES: list[tuple[str, list[str]]] = [
     ("  lots   of\t\tspace\u00a0here.  ", ["lots of space here."]),
     ("Para one.\n\n\nPara two.\r\nPara three.", ["Para one.", "Para two.", "Para three."]),
     ("---\n***\nReal text.", ["Real text."]),
+    # more abbreviations, including ones that can also end a sentence
+    ("She has a Ph.D. in physics. She teaches.", ["She has a Ph.D. in physics.", "She teaches."]),
+    ("It is 5 p.m. now. Let's go.", ["It is 5 p.m. now.", "Let's go."]),
+    ("Call me at 10:30 a.m. tomorrow.", ["Call me at 10:30 a.m. tomorrow."]),
+    ("I woke at 6 a.m. The sun was up.", ["I woke at 6 a.m.", "The sun was up."]),
+    ("He lives in the U.S. He likes it.", ["He lives in the U.S.", "He likes it."]),
+    ("The U.K. and the U.S.A. signed. Then they left.", ["The U.K. and the U.S.A. signed.", "Then they left."]),
+    ("A. B. Smith arrived. He sat.", ["A. B. Smith arrived.", "He sat."]),
+    ("Mt. Everest is tall. Very tall.", ["Mt. Everest is tall.", "Very tall."]),
+    ("It's approx. 5 km. Walk there.", ["It's approx. 5 km.", "Walk there."]),
+    ("Compare Fig. 3 with the table. It differs.", ["Compare Fig. 3 with the table.", "It differs."]),
+    # more numbers
+    ("He earned $1,000,000.50 last year. Wow!", ["He earned $1,000,000.50 last year.", "Wow!"]),
+    ("Growth was 3.5% in Q3. Good.", ["Growth was 3.5% in Q3.", "Good."]),
+    ("It is -4.5 degrees. Brr.", ["It is -4.5 degrees.", "Brr."]),
+    ("Read section 4.2.1 first. Then 5.", ["Read section 4.2.1 first.", "Then 5."]),
+    ("It costs €9.99 or £8.50. Cheap.", ["It costs €9.99 or £8.50.", "Cheap."]),
+    # more ellipses
+    ("He paused... and then spoke.", ["He paused... and then spoke."]),
+    ("Wait . . . what?", ["Wait ... what?"]),
+    ("Hmm… Fine.", ["Hmm…", "Fine."]),
+    ("What?! No way!!", ["What?!", "No way!!"]),
+    # more quotes and brackets
+    ("“Are you sure?” he asked. “Yes.”", ["“Are you sure?” he asked.", "“Yes.”"]),
+    ("'Go!' she shouted. They ran.", ["'Go!' she shouted.", "They ran."]),
+    ("(This is an aside.) Back to the point.", ["(This is an aside.)", "Back to the point."]),
+    ("He said [citation needed]. Moving on.", ["He said [citation needed].", "Moving on."]),
+    ("She replied: «Non.» Puis elle partit.", ["She replied: «Non.»", "Puis elle partit."]),
+    # more URLs and e-mail
+    ("See http://foo.org/x.html. It helps.", ["See http://foo.org/x.html.", "It helps."]),
+    ("Email a.b@c.co.uk or call. Thanks!", ["Email a.b@c.co.uk or call.", "Thanks!"]),
+    ("Get v1.2.3 from github.com/org/repo. Install it.", ["Get v1.2.3 from github.com/org/repo.", "Install it."]),
+    # more lists, line breaks and markdown-ish markup
+    ("Steps:\n1) Open the box.\n2) Plug it in.", ["Steps:", "1) Open the box.", "2) Plug it in."]),
+    ("• First point\n• Second point", ["First point", "Second point"]),
+    ("10. Tenth item\n11. Eleventh item", ["10. Tenth item", "11. Eleventh item"]),
+    ("**Bold text.** Normal text.", ["Bold text.", "Normal text."]),
+    ("# Heading\nBody text here.", ["Heading", "Body text here."]),
+    ("> Quoted line. Another.", ["Quoted line.", "Another."]),
+    ("`code.py` runs. *Really* fast.", ["code.py runs.", "Really fast."]),
+    ("Set x = 2 * 3. Done.", ["Set x = 2 * 3.", "Done."]),
+    # more non-Latin scripts
+    ("日本語の文です。次の文です！本当？", ["日本語の文です。", "次の文です！", "本当？"]),
+    ("这是第一句。这是第二句！", ["这是第一句。", "这是第二句！"]),
+    ("これは、長い文です。", ["これは、長い文です。"]),
+    ("Это первое предложение. Это второе!", ["Это первое предложение.", "Это второе!"]),
+    ("¿Dónde está? ¡Aquí!", ["¿Dónde está?", "¡Aquí!"]),
+    ("هذا جيد؟ نعم.", ["هذا جيد؟", "نعم."]),
+    ("नमस्ते। आप कैसे हैं?", ["नमस्ते।", "आप कैसे हैं?"]),
+    ("全角．次の文", ["全角．", "次の文"]),
     # empty input
     ("", []),
     ("   \n\t  \n", []),
@@ -144,3 +194,27 @@ def test_invalid_limits() -> None:
         split_sentences("Hi.", max_chars=0)
     with pytest.raises(ValueError):
         split_sentences("Hi.", first_max_chars=0)
+
+
+def test_corpus_is_large_enough() -> None:
+    assert len(CASES) >= 60
+
+
+def test_long_cjk_sentence_is_cut_at_clause_marks() -> None:
+    text = "我们今天讨论的话题非常重要，" * 6 + "谢谢大家。"
+    chunks = split_sentences(text, max_chars=40, first_max_chars=None)
+    assert all(len(c) <= 40 for c in chunks) and "".join(chunks) == text
+    assert all(c.endswith(("，", "。")) for c in chunks)
+
+
+def test_long_url_is_kept_unless_it_alone_is_over_the_limit() -> None:
+    url = "https://example.com/" + "a" * 50
+    chunks = split_sentences(f"Open {url} in your browser, then sign in with your account.", max_chars=80,
+                             first_max_chars=None)
+    assert any(url in c for c in chunks) and all(len(c) <= 80 for c in chunks)
+
+
+def test_script_over_the_size_limit_is_refused() -> None:
+    assert split_sentences("Hi. " * 25, max_script_chars=100)
+    with pytest.raises(ScriptTooLongError, match="101 characters; the limit is 100"):
+        split_sentences("x" * 101, max_script_chars=100)

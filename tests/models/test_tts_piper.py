@@ -111,3 +111,24 @@ def test_list_local_voices() -> None:
             "language": "en-US",
         }
     ]
+
+
+async def test_backend_speaks_through_its_runner_with_estimated_words(speaker: PiperSpeaker) -> None:
+    from models.tts_piper import PiperBackend
+
+    ran: list[str] = []
+
+    async def runner(fn, *args):  # type: ignore[no-untyped-def]
+        ran.append(fn.__name__)
+        return fn(*args)
+
+    backend = PiperBackend(lambda: speaker, runner)
+    utterance = await backend.synthesize("joe", "Hello there, my friend.")
+    assert ran == ["_speak"]
+    assert [w.text for w in utterance.words] == ["Hello", "there,", "my", "friend."]
+    assert 0 <= utterance.words[0].start_s < utterance.words[-1].end_s <= utterance.duration_s
+    pieces = [p async for p in backend.stream("joe", "Hi.")]
+    assert len(pieces) == 1 and pieces[0].dtype == np.int16
+    assert [v.voice_id for v in await backend.voices()] == ["piper:joe"]
+    with pytest.raises(LookupError, match="piper:joe"):
+        await backend.synthesize("jane", "Hi.")

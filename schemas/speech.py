@@ -1,0 +1,36 @@
+"""HTTP bodies of the speech endpoints: voices, voice cloning, text to speech."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from schemas.base import Message
+from schemas.requests import DEFAULT_VOICE_ID, _not_blank
+
+MAX_TTS_CHARS = 5_000
+
+
+class Voice(Message):
+    voice_id: str = Field(description="what POST /api/v1/generate and /api/v1/tts take, e.g. piper:joe")
+    name: str
+    backend: str = Field(description="piper (local) or elevenlabs")
+    language: str | None = None
+
+
+class VoiceList(Message):
+    voices: list[Voice]
+    warnings: list[str] = Field(default_factory=list, description="backends whose voices could not be listed")
+
+
+class CloneResponse(Message):
+    voice_id: str
+    name: str
+    samples: int = Field(description="audio files used")
+    duration_s: float = Field(description="total audio in the samples")
+
+
+class TtsRequest(Message):
+    text: str = Field(max_length=MAX_TTS_CHARS)
+    voice_id: str = Field(DEFAULT_VOICE_ID, max_length=128)
+
+    _text_not_blank = field_validator("text")(_not_blank)

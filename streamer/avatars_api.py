@@ -1,0 +1,167 @@
+"""Avatar endpoints: upload to train, list, details with the quality report, thumbnail, delete.
+
+A ready avatar is whatever the media store holds; one still in training (or
+failed) is known from its status events on the job board (job_id = avatar_id).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from models.avatar import SAMPLE_AVATAR_ID
+from models.media_read import MediaTooLargeError, UnusableMediaError, probe_media
+from schemas.avatars import (
+    AVATAR_STAGE,
+    MAX_AVATAR_NAME_CHARS,
+    AvatarPage,
+    AvatarRecord,
+    AvatarState,
+    AvatarTrainRequest,
+    AvatarTrainResponse,
+)
+from schemas.base import AVATAR_ID_PATTERN
+from schemas.status import JobState, StatusEvent
+from streamer.api import ApiError, gateway, json_response
+from streamer.state import GatewayState
+from streamer.uploads import UploadError, receive_upload
+
+_STATES: dict[JobState, AvatarState] = {JobState.QUEUED: "queued", JobState.RUNNING: "running",
+                                        JobState.FAILED: "failed", JobState.CANCELLED: "failed"}
+MAX_PAGE = 100
+
+
+def _avatar_id(request: Request) -> str:
+    avatar_id = str(request.path_params["avatar_id"])
+    if not re.match(AVATAR_ID_PATTERN, avatar_id):
+        raise ApiError(400, "invalid avatar id: 1-64 of A-Z a-z 0-9 _ - (not starting with _ or -)")
+    return avatar_id
+
+
+def _ready(avatar_id: str, summary: dict[str, Any]) -> AvatarRecord:
+    fields = {k: summary.get(k) for k in ("name", "source_kind", "fps", "frames", "width", "height",
+                                          "created_at", "quality")}
+    return AvatarRecord(avatar_id=avatar_id, state="ready", progress=1.0,
+                        thumbnail_url=f"/api/v1/avatars/{avatar_id}/thumbnail", **fields)
+
+
+def _record(state: GatewayState, avatar_id: str) -> AvatarRecord | None:
+    summary = state.store.avatar_summary(avatar_id)
+    if summary is not None:
+        return _ready(avatar_id, summary)
+    view = state.board.get(avatar_id)
+    if view is None or view.status.avatar_id != avatar_id or view.status.state is JobState.COMPLETED:
+        return None  # not an avatar job, or trained and since deleted
+    status = view.status
+    return AvatarRecord(avatar_id=avatar_id, state=_STATES[status.state], progress=status.progress,
+                        message=status.message, error=status.error, created_at=status.created_at)
+
+
+def _in_use(state: GatewayState, avatar_id: str) -> list[str]:
+    """Jobs not yet finished that render with this avatar (its own training run included)."""
+    return [v.job_id for v in state.board.all() if v.status.avatar_id == avatar_id and not v.status.state.final]
+
+
+async def _send_train(state: GatewayState, request: AvatarTrainRequest) -> None:
+    # GatewayKafka has no generic send yet (kafka_io.py is the gateway's); its producer is used directly.
+    producer = state.kafka._producer  # noqa: SLF001
+    if producer is None:
+        raise ApiError(503, "not connected to Kafka")
+    await producer.send_and_wait(state.settings.kafka.topics.avatars, request.to_json(),
+                                 key=request.avatar_id.encode())
+
+
+async def train(request: Request) -> Response:
+    state = gateway(request)
+    limits = state.settings.avatars
+    avatar_id = uuid.uuid4().hex
+    part = state.store.new_upload_part(avatar_id)
+    try:
+        try:
+            upload = await receive_upload(request, part, max_file_bytes=limits.upload_max_bytes)
+        except UploadError as exc:
+            raise ApiError(exc.status_code, str(exc)) from None
+        name = upload.fields.get("name", "").strip()
+        if not upload.has_file or upload.file_bytes == 0:
+            raise ApiError(400, "no video or photo: send it as the multipart part 'file'")
+        if not name or len(name) > MAX_AVATAR_NAME_CHARS:
+            raise ApiError(422, f"'name' is required, 1-{MAX_AVATAR_NAME_CHARS} characters")
+        try:
+            info = await run_in_threadpool(probe_media, part, limits.max_pixels)
+        except UnusableMediaError as exc:
+            raise ApiError(413 if isinstance(exc, MediaTooLargeError) else 415, str(exc)) from None
+        os.replace(part, state.store.upload_path(avatar_id))
+    finally:
+        part.unlink(missing_ok=True)
+    now = time.time()
+    queued = StatusEvent(job_id=avatar_id, state=JobState.QUEUED, stage=AVATAR_STAGE, at=now, progress=0.0,
+                         avatar_id=avatar_id, created_at=now,
+                         message=f"uploaded {info.kind} {info.width}x{info.height} ({info.container})")
+    state.board.apply_status(queued)
+    await state.kafka.send_status(queued)
+    await _send_train(state, AvatarTrainRequest(avatar_id=avatar_id, name=name, upload=avatar_id,
+                                                size_bytes=upload.file_bytes, submitted_at=now))
+    return json_response(AvatarTrainResponse(avatar_id=avatar_id, state="queued",
+                                             status_url=f"/api/v1/avatars/{avatar_id}"), 202)
+
+
+async def list_avatars(request: Request) -> Response:
+    state = gateway(request)
+    try:
+        offset = max(0, int(request.query_params.get("offset", 0)))
+        limit = min(MAX_PAGE, max(1, int(request.query_params.get("limit", 20))))
+    except ValueError:
+        raise ApiError(400, "offset and limit must be integers") from None
+    ids = set(state.store.avatar_ids())
+    ids |= {v.job_id for v in state.board.all() if v.status.avatar_id == v.job_id}
+    records = [r for r in (_record(state, i) for i in ids) if r is not None]
+    records.sort(key=lambda r: (-(r.created_at or 0.0), r.avatar_id))
+    return json_response(AvatarPage(items=records[offset:offset + limit], total=len(records),
+                                    offset=offset, limit=limit))
+
+
+async def get_avatar(request: Request) -> Response:
+    avatar_id = _avatar_id(request)
+    record = _record(gateway(request), avatar_id)
+    if record is None:
+        raise ApiError(404, f"unknown avatar {avatar_id!r}")
+    return json_response(record)
+
+
+async def thumbnail(request: Request) -> Response:
+    state = gateway(request)
+    avatar_id = _avatar_id(request)
+    path = state.store.thumbnail_path(avatar_id)
+    if not path.is_file():
+        raise ApiError(404, f"no thumbnail for avatar {avatar_id!r}")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+async def delete_avatar(request: Request) -> Response:
+    state = gateway(request)
+    avatar_id = _avatar_id(request)
+    if avatar_id == SAMPLE_AVATAR_ID:
+        raise ApiError(409, "the sample avatar is built in and cannot be deleted")
+    users = _in_use(state, avatar_id)
+    if users:
+        raise ApiError(409, f"avatar {avatar_id!r} is in use by {len(users)} unfinished job(s)", {"jobs": users})
+    if not await run_in_threadpool(state.store.delete_avatar, avatar_id):
+        raise ApiError(404, f"unknown avatar {avatar_id!r}")
+    return Response(status_code=204)
+
+
+routes: list[BaseRoute] = [
+    Route("/api/v1/avatars/train", train, methods=["POST"]),
+    Route("/api/v1/avatars", list_avatars),
+    Route("/api/v1/avatars/{avatar_id}", get_avatar),
+    Route("/api/v1/avatars/{avatar_id}", delete_avatar, methods=["DELETE"]),
+    Route("/api/v1/avatars/{avatar_id}/thumbnail", thumbnail),
+]

@@ -1,0 +1,96 @@
+"""Jobs as a collection: list (paged, filtered by state), cancel-and-delete, batch submit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from schemas.http import BatchRequest, BatchResponse, JobList
+from schemas.status import JobState, StatusEvent
+from streamer.api import (ApiError, accept, check_request, gateway, job_id_of, json_response, read_model,
+                          with_urls)
+from streamer.jobs import DELETE_STAGE
+from streamer.state import GatewayState
+
+MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
+MAX_PAGE = 500
+# Records already inside a stage when the cancel lands may still write a file; sweep once more.
+SWEEP_AFTER_S = 5.0
+
+
+def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}")
+    return value
+
+
+async def list_jobs(request: Request) -> Response:
+    """Jobs newest first; `state` filters (comma-separated), `limit` and `offset` page."""
+    states: set[JobState] | None = None
+    if raw := request.query_params.get("state"):
+        try:
+            states = {JobState(s.strip()) for s in raw.split(",") if s.strip()}
+        except ValueError:
+            raise ApiError(400, f"state must be among {', '.join(s.value for s in JobState)}") from None
+    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
+    offset = _int_param(request, "offset", 0, 0, 10**9)
+    page, total = gateway(request).board.page(states, offset, limit)
+    next_offset = offset + limit if offset + limit < total else None
+    jobs = [with_urls(s) for s in page]
+    return json_response(JobList(jobs=jobs, total=total, offset=offset, limit=limit, next_offset=next_offset))
+
+
+async def _sweep(state: GatewayState, job_id: str) -> None:
+    await asyncio.sleep(SWEEP_AFTER_S)
+    await asyncio.to_thread(state.store.delete_job, job_id)
+
+
+async def delete_job(request: Request) -> Response:
+    """Cancels the job if it is still running (every stage skips it from then on), deletes its files."""
+    state = gateway(request)
+    job_id = job_id_of(request)
+    view = state.board.get(job_id)
+    if view is None:
+        raise ApiError(404, f"unknown job {job_id!r}")
+    was = view.status
+    final = was.state if was.state.final else JobState.CANCELLED
+    event = StatusEvent(job_id=job_id, state=final, stage=DELETE_STAGE, at=time.time(),
+                        message="deleted by client", avatar_id=was.avatar_id, voice_id=was.voice_id,
+                        created_at=was.created_at)
+    await state.kafka.send_status(event)
+    state.board.apply_status(event)
+    await asyncio.to_thread(state.store.delete_job, job_id)
+    state.spawn(_sweep(state, job_id))
+    return json_response(view.status)
+
+
+async def batch(request: Request) -> Response:
+    """Many scripts at once: all are checked first, so a bad one creates no job at all."""
+    state = gateway(request)
+    payload = await read_model(request, BatchRequest, MAX_BATCH_BODY_BYTES)
+    for index, script in enumerate(payload.scripts):
+        try:
+            check_request(state, script)
+        except ApiError as exc:
+            message = f"scripts[{index}]: {exc.message}"
+            raise ApiError(exc.status_code, message, {"index": index}) from None
+    jobs = [await accept(state, script) for script in payload.scripts]
+    return json_response(BatchResponse(jobs=jobs), 202)
+
+
+routes: list[BaseRoute] = [
+    Route("/api/v1/jobs", list_jobs),
+    Route("/api/v1/jobs/{job_id}", delete_job, methods=["DELETE"]),
+    Route("/api/v1/batch", batch, methods=["POST"]),
+]

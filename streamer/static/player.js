@@ -1,0 +1,141 @@
+// The player: submit a script, feed the WebSocket's fMP4 segments to Media Source Extensions.
+// Protocol: docs/websocket.md. window.player exposes the state for tests and debugging.
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const HEADER_BYTES = 21, KIND_INIT = 0;
+  const player = (window.player = { jobId: null, segments: [], errors: [], ended: false, words: [], state: null });
+  let ws = null, ms = null, sb = null, queue = [], nextSeq = 0, endOfStream = false;
+
+  const apiKey = () => $("apikey").value.trim();
+  const headers = () => (apiKey() ? { Authorization: `Bearer ${apiKey()}` } : {});
+  const show = (text) => { $("state").textContent = text; };
+  const fail = (text) => { player.errors.push(text); show(`Error: ${text}`); $("go").disabled = false; };
+
+  async function fillSelect(select, url, key, pickList) {
+    try {
+      const response = await fetch(url, { headers: headers() });
+      if (!response.ok) return;
+      const body = await response.json();
+      const items = pickList(body).map((item) => (typeof item === "string" ? item : item[key] || item.id)).filter(Boolean);
+      if (!items.length) return;
+      const current = select.value;
+      select.replaceChildren(...items.map((id) => new Option(id, id, false, id === current)));
+    } catch (e) { /* keep the defaults */ }
+  }
+
+  function pump() {
+    if (!sb || sb.updating || !queue.length) {
+      if (sb && !sb.updating && !queue.length && endOfStream && ms.readyState === "open") ms.endOfStream();
+      return;
+    }
+    try { sb.appendBuffer(queue.shift()); } catch (e) { fail(`append failed: ${e.message}`); }
+  }
+
+  function startMedia(mime) {
+    if (!window.MediaSource || !MediaSource.isTypeSupported(mime)) { fail(`this browser cannot play ${mime}`); return; }
+    ms = new MediaSource();
+    const video = $("video");
+    video.src = URL.createObjectURL(ms);
+    ms.addEventListener("sourceopen", () => {
+      sb = ms.addSourceBuffer(mime);
+      sb.mode = "segments"; // fragments carry their own decode times (tfdt)
+      sb.addEventListener("updateend", pump);
+      pump();
+    }, { once: true });
+    video.play().catch(() => { video.muted = true; video.play().catch(() => {}); });
+  }
+
+  function onBinary(buffer) {
+    const view = new DataView(buffer);
+    const kind = view.getUint8(0), seq = view.getUint32(1);
+    const payload = new Uint8Array(buffer, HEADER_BYTES);
+    if (kind === KIND_INIT) { if (!player.initSeen) { player.initSeen = true; queue.push(payload); pump(); } return; }
+    if (seq !== nextSeq) return; // never happens: the server sends in order with no gap
+    nextSeq = seq + 1;
+    player.segments.push({ seq, start_s: view.getFloat64(5), duration_s: view.getFloat64(13), bytes: payload.length });
+    queue.push(payload);
+    pump();
+  }
+
+  function onStatus(status) {
+    player.state = status.state;
+    $("progress").value = status.progress || 0;
+    show(`${status.state}${status.stage ? ` (${status.stage})` : ""} · ${nextSeq} segments`);
+    if (status.state === "completed") {
+      const link = $("download");
+      link.href = `/api/v1/video/${status.job_id}` + (apiKey() ? `?api_key=${encodeURIComponent(apiKey())}` : "");
+      link.download = `${status.job_id}.mp4`;
+      link.hidden = false;
+      $("go").disabled = false;
+    }
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const key = apiKey() ? `&api_key=${encodeURIComponent(apiKey())}` : "";
+    ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${player.jobId}?from_seq=${nextSeq}${key}`);
+    ws.binaryType = "arraybuffer";
+    ws.onmessage = (event) => {
+      if (typeof event.data !== "string") return onBinary(event.data);
+      const message = JSON.parse(event.data);
+      if (message.type === "status") onStatus(message.status);
+      else if (message.type === "init") { if (!ms) startMedia(message.mime || 'video/mp4; codecs="avc1.64001f, mp4a.40.2"'); }
+      else if (message.type === "captions") player.words.push(...message.words);
+      else if (message.type === "end") { player.ended = true; endOfStream = true; pump(); pollUntilDone(); }
+      else if (message.type === "error") fail(message.error);
+    };
+    ws.onclose = (event) => {
+      // Anything but a normal close or a refusal (4xxx) is a network drop: resume where we stopped.
+      if (!player.ended && event.code !== 1000 && (event.code < 4000 || event.code === 4408)) setTimeout(connect, 500);
+    };
+  }
+
+  async function pollUntilDone() {
+    for (let i = 0; i < 600 && player.state !== "completed" && player.state !== "failed"; i++) {
+      const response = await fetch(`/api/v1/status/${player.jobId}`, { headers: headers() });
+      if (response.ok) onStatus(await response.json());
+      if (player.state !== "completed") await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  function renderCaptions() {
+    const t = $("video").currentTime;
+    const line = player.words.filter((w) => w.end_s >= t - 2 && w.start_s <= t + 1);
+    $("captions").replaceChildren(...line.map((w) => {
+      const span = document.createElement("span");
+      span.textContent = `${w.text} `;
+      if (w.start_s <= t && t < w.end_s) span.className = "now";
+      return span;
+    }));
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    if (ws) ws.close(1000);
+    Object.assign(player, { jobId: null, segments: [], errors: [], ended: false, words: [], state: null, initSeen: false });
+    ms = sb = null; queue = []; nextSeq = 0; endOfStream = false;
+    $("download").hidden = true;
+    $("go").disabled = true;
+    localStorage.setItem("avatar-stream-key", apiKey());
+    const body = { text: $("text").value, avatar_id: $("avatar").value, voice_id: $("voice").value };
+    const response = await fetch("/api/v1/generate", { method: "POST", headers: { "Content-Type": "application/json", ...headers() }, body: JSON.stringify(body) });
+    const answer = await response.json();
+    if (!response.ok) return fail(answer.error || response.statusText);
+    player.jobId = answer.job_id;
+    show(`queued · job ${answer.job_id}`);
+    connect();
+  }
+
+  $("apikey").value = localStorage.getItem("avatar-stream-key") || "";
+  $("form").addEventListener("submit", submit);
+  $("video").addEventListener("timeupdate", renderCaptions);
+  $("video").addEventListener("error", () => fail(`media error ${$("video").error && $("video").error.code}`));
+  // Lists may be plain arrays or wrapped ({items}, {avatars}, {voices}); only ready avatars can speak.
+  const listOf = (b, name) => (Array.isArray(b) ? b : b.items || b[name] || []);
+  player.ready = Promise.all([
+    fillSelect($("avatar"), "/api/v1/avatars", "avatar_id",
+      (b) => listOf(b, "avatars").filter((a) => typeof a === "string" || !a.state || a.state === "ready")),
+    fillSelect($("voice"), "/api/v1/voices", "voice_id", (b) => listOf(b, "voices")),
+  ]);
+})();

@@ -1,0 +1,68 @@
+"""Helpers for the gateway tests: an extra gateway process on the session's broker, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import httpx
+
+from streamer.embedded_kafka import free_port
+from streamer.stack import Stack
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def extra_gateway(stack: Stack, name: str, env: dict[str, str] | None = None,
+                  timeout_s: float = 60.0) -> Iterator[str]:
+    """Another `avatar-stream gateway` process against the same broker and data dir (a replica,
+    or the same gateway after a restart); yields its URL once /health answers."""
+    port = free_port()
+    stack.spawn(name, ["gateway", "--port", str(port)], env)
+    proc = stack.procs[name]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert proc.poll() is None, (stack.data_dir / "logs" / f"{name}.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, f"{name} did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        stack.procs.pop(name, None)
+        proc.terminate()
+        proc.wait(20)
+
+
+async def poll(check: Callable[[], Awaitable[T | None]], timeout_s: float = 60.0, every_s: float = 0.1) -> T:
+    """Calls `check` until it returns something other than None, or fails at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await check()
+        if result is not None:
+            return result
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"condition not met within {timeout_s}s")
+
+
+async def job_status(base_url: str, job_id: str) -> dict[str, object] | None:
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        response = await http.get(f"/api/v1/status/{job_id}")
+    return response.json() if response.status_code == 200 else None
+
+
+async def completed(base_url: str, job_id: str) -> dict[str, object]:
+    async def check() -> dict[str, object] | None:
+        status = await job_status(base_url, job_id)
+        assert status is None or status["state"] != "failed", status
+        return status if status is not None and status["state"] == "completed" else None
+    return await poll(check, 120)

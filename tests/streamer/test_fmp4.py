@@ -1,0 +1,36 @@
+"""The relay's MP4 reading agrees with the encoder about MSE type and segment timing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.encode import EncodeSettings, SegmentEncoder
+from streamer.fmp4 import DEFAULT_MIME, mime_of, timing_of
+
+
+def test_timing_and_mime_match_the_encoder() -> None:
+    settings = EncodeSettings(width=64, height=48)
+    encoder = SegmentEncoder(settings)
+    segments = []
+    rng = np.random.default_rng(0)
+    try:
+        for n_frames in (10, 25, 25, 7):
+            frames = rng.integers(0, 255, (n_frames, 48, 64, 3), dtype=np.uint8)
+            audio = (rng.standard_normal(n_frames * 640) * 1000).astype(np.int16)
+            segments += encoder.add_chunk(frames, audio)
+        segments += encoder.finish()
+        init = encoder.init_segment
+    finally:
+        encoder.close()
+    assert init is not None and len(segments) == 4
+    assert mime_of(init).startswith('video/mp4; codecs="avc1.') and mime_of(init).endswith(', mp4a.40.2"')
+    assert encoder.mime_codecs is None or encoder.mime_codecs in mime_of(init)
+    for segment in segments:
+        start_s, duration_s = timing_of(init, segment.data)
+        assert abs(start_s - segment.start_s) < 1e-6 and abs(duration_s - segment.duration_s) < 1e-6
+
+
+def test_unreadable_input_gives_defaults() -> None:
+    assert mime_of(b"not an mp4") == DEFAULT_MIME
+    assert timing_of(b"junk", b"more junk") == (0.0, 0.0)
+    assert timing_of(b"\x00\x00\x00\x10moov\x00\x00\x00\x00\x00\x00\x00\x00", b"\x00\x00\x00\x08moof") == (0.0, 0.0)
