@@ -42,6 +42,7 @@ def register(ctx: StageContext) -> None:
                 continue
             await ctx.report(meta.job_id, STAGE, JobState.COMPLETED, progress=1.0, segments=meta.total,
                              video_duration_s=round(video_s, 4), audio_duration_s=round(audio_s, 4),
-                             created_at=meta.submitted_at, message="final MP4 ready")
+                             created_at=meta.submitted_at, avatar_id=meta.avatar_id, voice_id=meta.voice_id,
+                             message="final MP4 ready")
 
     ctx.app.agent(ctx.topics.segments, name=STAGE)(assembler)

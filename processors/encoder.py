@@ -47,7 +47,8 @@ def _frames(cache: AvatarCache[Avatar], meta: FrameChunkMeta, payload: bytes) ->
 
 
 def register(ctx: StageContext) -> None:
-    cache: AvatarCache[Avatar] = AvatarCache(store_loader(ctx.store), lambda avatar: avatar)
+    cache: AvatarCache[Avatar] = AvatarCache(store_loader(ctx.store), lambda avatar: avatar,
+                                             ctx.settings.avatars.cache_size)
     video = ctx.settings.lipsync
     streams: dict[str, _JobStream] = {}
     stopped: set[str] = set()
@@ -122,7 +123,8 @@ def register(ctx: StageContext) -> None:
                 streams.pop(job_id, None)
                 end = SegmentMeta(job_id=job_id, kind="end", seq=state.segments, total=state.segments,
                                   duration_s=state.frames / meta.job.options.fps, is_last=True,
-                                  submitted_at=meta.job.submitted_at)
+                                  submitted_at=meta.job.submitted_at, avatar_id=meta.job.avatar_id,
+                                  voice_id=meta.job.voice_id)
                 await ctx.topics.segments.send(key=job_id.encode(), value=b"", headers=end.to_headers())
                 await ctx.report(job_id, STAGE, JobState.RUNNING, segments=state.segments,
                                  message="all segments encoded")

@@ -36,11 +36,11 @@ class Renderers:
     """This process's renderers per avatar; one Wav2Lip engine shared by all when a
     checkpoint is configured (loaded on first use, in the CPU pool), else the animator."""
 
-    def __init__(self, settings: LipsyncSettings, load: Callable[[str], Avatar]) -> None:
+    def __init__(self, settings: LipsyncSettings, load: Callable[[str], Avatar], capacity: int = 8) -> None:
         self._settings = settings
         self._engine: Wav2LipEngine | None = None
         self._lock = threading.Lock()
-        self._cache: AvatarCache[ChunkRenderer] = AvatarCache(load, self._build)
+        self._cache: AvatarCache[ChunkRenderer] = AvatarCache(load, self._build, capacity)
 
     def engine(self) -> Wav2LipEngine | None:
         s = self._settings
@@ -89,7 +89,7 @@ def _window(meta: AudioChunkMeta, payload: bytes) -> AudioWindow:
 
 def register(ctx: StageContext) -> None:
     settings = ctx.settings.lipsync
-    renderers = Renderers(settings, store_loader(ctx.store))
+    renderers = Renderers(settings, store_loader(ctx.store), capacity=ctx.settings.avatars.cache_size)
 
     def parse(event: faust.EventT) -> tuple[AudioChunkMeta, AudioWindow]:
         meta = AudioChunkMeta.from_headers(event.headers)

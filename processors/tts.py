@@ -81,7 +81,9 @@ def register(ctx: StageContext) -> None:
     settings = ctx.settings
     speaker = PiperSpeaker(out_rate_hz=AUDIO_SAMPLE_RATE_HZ, deterministic=settings.tts_deterministic)
     voices: VoiceRegistry = build_registry(PiperBackend(lambda: speaker, ctx.run_cpu), settings.elevenlabs)
-    cursors = ctx.app.Table("tts-cursor", default=None, partitions=settings.kafka.partitions)
+    # bytes in, bytes out: the changelog must hold exactly what was written (job_id keys are not JSON)
+    cursors = ctx.app.Table("tts-cursor", default=None, partitions=settings.kafka.partitions,
+                            key_type=bytes, value_type=bytes)
     before = round(settings.tts_context_before_s * AUDIO_SAMPLE_RATE_HZ)
     after = round(settings.tts_context_after_s * AUDIO_SAMPLE_RATE_HZ)
 

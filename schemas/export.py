@@ -7,14 +7,17 @@ from pathlib import Path
 import orjson
 
 from schemas.base import Message
-from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
-from schemas.pipeline import AudioChunkMeta, DeadLetterMeta, FrameChunkMeta, SegmentMeta, Sentence
+from schemas.avatars import AvatarPage, AvatarRecord, AvatarTrainRequest
+from schemas.http import BatchRequest, BatchResponse, ErrorBody, GenerateRequest, GenerateResponse, JobList, JobStatus
+from schemas.pipeline import AudioChunkMeta, CaptionChunk, DeadLetterMeta, FrameChunkMeta, SegmentMeta, Sentence
 from schemas.requests import ScriptRequest
+from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
 
 EXPORTED: tuple[type[Message], ...] = (
     ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
-    GenerateRequest, GenerateResponse, JobStatus, ErrorBody,
+    CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
+    JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
 )
 
 

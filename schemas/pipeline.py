@@ -94,6 +94,8 @@ class SegmentMeta(Message):
     total: int | None = Field(None, description="media segments in the job, on the last one")
     mime: str | None = Field(None, description="MSE type with codecs, on the init segment")
     submitted_at: float | None = None
+    avatar_id: str | None = Field(None, description="on the end marker, so the job's last status keeps it")
+    voice_id: str | None = Field(None, description="on the end marker, likewise")
 
 
 class DeadLetterMeta(Message):

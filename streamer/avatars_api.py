@@ -31,6 +31,7 @@ from schemas.avatars import (
 from schemas.base import AVATAR_ID_PATTERN
 from schemas.status import JobState, StatusEvent
 from streamer.api import ApiError, gateway, json_response
+from streamer.kafka_io import NotConnectedError
 from streamer.state import GatewayState
 from streamer.uploads import UploadError, receive_upload
 
@@ -71,12 +72,10 @@ def _in_use(state: GatewayState, avatar_id: str) -> list[str]:
 
 
 async def _send_train(state: GatewayState, request: AvatarTrainRequest) -> None:
-    # GatewayKafka has no generic send yet (kafka_io.py is the gateway's); its producer is used directly.
-    producer = state.kafka._producer  # noqa: SLF001
-    if producer is None:
-        raise ApiError(503, "not connected to Kafka")
-    await producer.send_and_wait(state.settings.kafka.topics.avatars, request.to_json(),
-                                 key=request.avatar_id.encode())
+    try:
+        await state.kafka.send_avatar_request(request)
+    except NotConnectedError as exc:
+        raise ApiError(503, str(exc)) from None
 
 
 async def train(request: Request) -> Response:

@@ -58,8 +58,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from streamer.app import create_app
     from streamer.settings import GatewaySettings
 
-    settings = GatewaySettings.from_env()
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port,
+    env = dict(os.environ)
+    if args.host:  # the bind address decides dev mode, so it must reach the settings
+        env["AVATAR_HOST"] = args.host
+    settings = GatewaySettings.from_env(env)
+    uvicorn.run(create_app(settings), host=settings.host, port=args.port or settings.port,
                 log_level="info", ws_max_size=16 * 1024 * 1024)
     return 0
 

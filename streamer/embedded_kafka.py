@@ -126,6 +126,9 @@ class EmbeddedKafka:
             "message.max.bytes=33554432",
             "replica.fetch.max.bytes=33554432",
             "log.cleaner.backoff.ms=1000",
+            # A restarted single node re-registers at once instead of waiting out its old session.
+            "broker.session.timeout.ms=3000",
+            "broker.heartbeat.interval.ms=500",
         ]) + "\n"
 
     def _state(self) -> tuple[str, int, int]:

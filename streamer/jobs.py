@@ -18,7 +18,7 @@ from schemas.status import JobState, StatusEvent
 DELETE_STAGE = "gateway:delete"
 
 # How much of the job each stage's progress stands for, in pipeline order.
-_STAGE_SHARE = {"chunker": 0.0, "tts": 0.9, "assembler": 1.0}
+_STAGE_SHARE = {"chunker": 0.0, "tts": 0.9, "assembler": 1.0, "avatars": 1.0}
 
 
 @dataclass

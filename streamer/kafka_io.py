@@ -15,6 +15,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from processors.settings import KafkaSettings
+from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
@@ -23,6 +24,10 @@ from streamer.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
 MAX_RECORD_BYTES = 32 * 1024 * 1024
+
+
+class NotConnectedError(RuntimeError):
+    """A send was attempted outside the lifespan (before start or after stop)."""
 
 
 class GatewayKafka:
@@ -49,8 +54,7 @@ class GatewayKafka:
                                     max_partition_fetch_bytes=MAX_RECORD_BYTES)
         await consumer.start()
         self._consumers.append(consumer)
-        assert self._producer is not None
-        partitions = [TopicPartition(topic, p) for p in sorted(await self._producer.partitions_for(topic))]
+        partitions = [TopicPartition(topic, p) for p in sorted(await self._connected().partitions_for(topic))]
         consumer.assign(partitions)
         if from_start:
             await consumer.seek_to_beginning(*partitions)
@@ -80,13 +84,20 @@ class GatewayKafka:
             self._board.apply_captions(CaptionChunk.from_json(record.value))
 
     async def send_request(self, request: ScriptRequest) -> None:
-        assert self._producer is not None
-        await self._producer.send_and_wait(self._kafka.topics.requests, request.to_json(),
+        await self._connected().send_and_wait(self._kafka.topics.requests, request.to_json(),
                                            key=request.job_id.encode())
 
+    def _connected(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise NotConnectedError("the gateway is not connected to Kafka")
+        return self._producer
+
+    async def send_avatar_request(self, request: AvatarTrainRequest) -> None:
+        await self._connected().send_and_wait(self._kafka.topics.avatars, request.to_json(),
+                                           key=request.avatar_id.encode())
+
     async def send_status(self, event: StatusEvent) -> None:
-        assert self._producer is not None
-        await self._producer.send_and_wait(self._kafka.topics.status, event.to_json(),
+        await self._connected().send_and_wait(self._kafka.topics.status, event.to_json(),
                                            key=event.job_id.encode())
 
     async def broker_ok(self, timeout_s: float = 2.0) -> bool:

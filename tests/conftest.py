@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from streamer.stack import Stack
-from tests.fakes.conftest_fixtures import elevenlabs, fake_elevenlabs  # noqa: F401
 from tests.fakes.elevenlabs_server import FakeElevenLabs
+
+pytest_plugins = ["tests.fakes.conftest_fixtures"]  # the fake ElevenLabs server's fixtures
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -66,3 +67,19 @@ async def completed(base_url: str, job_id: str) -> dict[str, object]:
         assert status is None or status["state"] != "failed", status
         return status if status is not None and status["state"] == "completed" else None
     return await poll(check, 120)
+
+
+async def wait_for_video(base_url: str, job_id: str, out: Path, timeout_s: float = 120) -> None:
+    """Polls until the final MP4 downloads; a failed job fails the test at once."""
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        while time.monotonic() < deadline:
+            response = await http.get(f"/api/v1/video/{job_id}")
+            if response.status_code == 200:
+                out.write_bytes(response.content)
+                return
+            assert response.status_code in (404, 409), response.text
+            status = (await http.get(f"/api/v1/status/{job_id}")).json() if response.status_code == 409 else {}
+            assert status.get("state") != "failed", status
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"video for {job_id} not ready in {timeout_s}s")

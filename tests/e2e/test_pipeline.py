@@ -20,6 +20,7 @@ from schemas.pipeline import DeadLetterMeta
 from schemas.requests import ScriptRequest
 from streamer.client import download, generate_and_watch
 from streamer.stack import Stack
+from tests.e2e.gateway_util import wait_for_video
 
 TEXT = "Hello there. This is a short test of the talking avatar, speaking two sentences."
 FRAME_S = 1 / 25
@@ -28,21 +29,6 @@ FRAME_S = 1 / 25
 def _decode_rgb(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
-
-
-async def _wait_for_video(base_url: str, job_id: str, out: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        while time.monotonic() < deadline:
-            response = await http.get(f"/api/v1/video/{job_id}")
-            if response.status_code == 200:
-                out.write_bytes(response.content)
-                return
-            assert response.status_code in (404, 409), response.text
-            status = (await http.get(f"/api/v1/status/{job_id}")).json() if response.status_code == 409 else {}
-            assert status.get("state") != "failed", status
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"video for {job_id} not ready in {timeout_s}s")
 
 
 async def test_http_to_websocket_to_mp4(stack: Stack, tmp_path: Path) -> None:
@@ -54,7 +40,7 @@ async def test_http_to_websocket_to_mp4(stack: Stack, tmp_path: Path) -> None:
     streamed_s = sum(m.duration_s for m in result.media)
 
     out = tmp_path / "job.mp4"
-    await _wait_for_video(stack.url, result.job_id, out)
+    await wait_for_video(stack.url, result.job_id, out)
     info = probe(out)
     assert abs(info.video_duration_s - info.audio_duration_s) <= FRAME_S + 1e-6
     assert abs(info.video_duration_s - streamed_s) <= FRAME_S + 1e-6
@@ -111,7 +97,7 @@ async def test_kafka_producer_request_and_dead_letter(stack: Stack, tmp_path: Pa
         await producer.stop()
 
     out = tmp_path / "kafka.mp4"
-    await _wait_for_video(stack.url, job_id, out)
+    await wait_for_video(stack.url, job_id, out)
     assert probe(out).video_frames > 10
 
     consumer = AIOKafkaConsumer(topics.deadletter, bootstrap_servers=stack.bootstrap, group_id=None,
@@ -155,7 +141,7 @@ async def test_unknown_avatar_via_kafka_fails_with_cause(stack: Stack) -> None:
 async def test_final_video_supports_range_requests(stack: Stack, tmp_path: Path) -> None:
     result = await generate_and_watch(stack.url, "Range requests work.")
     out = tmp_path / "range.mp4"
-    await _wait_for_video(stack.url, result.job_id, out)
+    await wait_for_video(stack.url, result.job_id, out)
     whole = out.read_bytes()
     async with httpx.AsyncClient(base_url=stack.url) as http:
         part = await http.get(f"/api/v1/video/{result.job_id}", headers={"Range": "bytes=100-199"})

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import av
-import httpx
 import numpy as np
 
 from models.avatar import SAMPLE_AVATAR_ID, load_avatar
@@ -17,6 +15,7 @@ from processors.settings import WorkerSettings
 from processors.store import MediaStore
 from streamer.client import generate_and_watch
 from streamer.stack import Stack
+from tests.e2e.gateway_util import wait_for_video
 
 TEXT = "Offline and streamed. They render the same frames, chunk by chunk, sentence by sentence."
 
@@ -29,23 +28,10 @@ def _decode(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return frames, audio
 
 
-async def _download(base_url: str, job_id: str, out: Path, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        while time.monotonic() < deadline:
-            response = await http.get(f"/api/v1/video/{job_id}")
-            if response.status_code == 200:
-                out.write_bytes(response.content)
-                return
-            assert response.status_code in (404, 409), response.text
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"video for {job_id} not ready in {timeout_s}s")
-
-
 async def test_offline_render_equals_the_streamed_job(stack: Stack, tmp_path: Path) -> None:
     result = await generate_and_watch(stack.url, TEXT)
     streamed = tmp_path / "streamed.mp4"
-    await _download(stack.url, result.job_id, streamed)
+    await wait_for_video(stack.url, result.job_id, streamed)
 
     speaker = PiperSpeaker(out_rate_hz=16000, deterministic=True)  # as the stack runs it
     avatar = load_avatar(MediaStore(stack.data_dir).avatar_dir(SAMPLE_AVATAR_ID))
