@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
 import av
 import numpy as np
+
+from models.mp4_boxes import find_box, fragment_tfdt, iter_boxes, mime_codecs
 
 log = logging.getLogger(__name__)
 
@@ -74,48 +75,6 @@ class EncodedSegment:
     duration_s: float  # video duration it covers
 
 
-Box = tuple[bytes, int, int]  # (type, offset, size)
-
-
-def iter_boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[Box]:
-    """Yield the complete boxes in ``data[start:end]``; stops at a partial one."""
-    end = len(data) if end is None else end
-    pos = start
-    while pos + 8 <= end:
-        size, kind = struct.unpack_from(">I4s", data, pos)
-        if size == 1 and pos + 16 <= end:
-            size = struct.unpack_from(">Q", data, pos + 8)[0]
-        if size < 8 or pos + size > end:  # size 0 ("to EOF") is never complete in a stream
-            return
-        yield kind, pos, size
-        pos += size
-
-
-def find_box(data: bytes, path: list[bytes], start: int = 0, end: int | None = None) -> Box | None:
-    """First box at ``path`` (e.g. ``[b"moov", b"trak"]``) inside ``data[start:end]``."""
-    for box in iter_boxes(data, start, end):
-        if box[0] == path[0]:
-            found = box if len(path) == 1 else find_box(data, path[1:], box[1] + 8, sum(box[1:]))
-            if found:
-                return found
-    return None
-
-
-def fragment_tfdt(fragment: bytes, track_id: int = 1) -> int | None:
-    """baseMediaDecodeTime of ``track_id`` in a moof (in that track's timescale)."""
-    moof = find_box(fragment, [b"moof"])
-    if moof is None:
-        return None
-    for kind, off, size in iter_boxes(fragment, moof[1] + 8, sum(moof[1:])):
-        tfhd = find_box(fragment, [b"tfhd"], off + 8, off + size)
-        tfdt = find_box(fragment, [b"tfdt"], off + 8, off + size)
-        if kind == b"traf" and tfhd and tfdt:
-            if struct.unpack_from(">I", fragment, tfhd[1] + 12)[0] == track_id:
-                fmt = ">Q" if fragment[tfdt[1] + 8] == 1 else ">I"
-                return struct.unpack_from(fmt, fragment, tfdt[1] + 12)[0]
-    return None
-
-
 def _with_audio_edit_list(init: bytes, media_time: int) -> bytes:
     """Insert ``edts/elst`` (skip ``media_time`` priming samples) into the audio trak."""
     moov = find_box(init, [b"moov"])
@@ -137,21 +96,6 @@ def _with_audio_edit_list(init: bytes, media_time: int) -> bytes:
             struct.pack_into(">I", out, off, struct.unpack_from(">I", out, off)[0] + len(edts))
         return bytes(out)
     return init
-
-
-def _mime_codecs(init: bytes) -> str | None:
-    """RFC 6381 codecs string from the init segment's avcC and esds boxes."""
-    codecs = []
-    i = init.find(b"avcC")
-    if i >= 0:
-        codecs.append("avc1." + init[i + 5 : i + 8].hex())
-    i = init.find(b"esds")
-    if i >= 0:
-        j = init.find(b"\x05", i + 8)  # DecSpecificInfo tag; AudioSpecificConfig follows
-        while j >= 0 and init[j + 1] & 0x80:  # skip expandable length bytes
-            j += 1
-        codecs.append(f"mp4a.40.{init[j + 2] >> 3}" if j >= 0 else "mp4a.40.2")
-    return f'video/mp4; codecs="{", ".join(codecs)}"' if codecs else None
 
 
 class _Sink:
@@ -189,7 +133,7 @@ class SegmentEncoder:
 
     @property
     def mime_codecs(self) -> str | None:
-        return _mime_codecs(self._init) if self._init else None
+        return mime_codecs(self._init) if self._init else None
 
     def _open(self) -> None:
         s = self._s

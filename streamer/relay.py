@@ -20,7 +20,7 @@ from schemas.base import Message
 from schemas.status import JobState
 from schemas.ws import KIND_INIT, KIND_MEDIA, MediaMessage, WsCaptions, WsEnd, WsError, WsInit, WsStatus
 from streamer.api import with_urls
-from streamer.fmp4 import mime_of, timing_of
+from models.mp4_boxes import DEFAULT_MIME, mime_codecs, timing_of
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
@@ -84,7 +84,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
             if not await out.put(item, stall_s):
                 return False
         if init is None and (init := _init(state, view)) is not None:
-            for item in (_text(WsInit(mime=view.mime or mime_of(init))),
+            for item in (_text(WsInit(mime=view.mime or mime_codecs(init) or DEFAULT_MIME)),
                          MediaMessage(KIND_INIT, 0, 0.0, 0.0, init).pack()):
                 if not await out.put(item, stall_s):
                     return False

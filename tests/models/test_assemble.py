@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from models.assemble import MediaInfo, probe, remux_to_mp4
-from models.encode import iter_boxes
+from models.mp4_boxes import iter_boxes
 from tests.models.test_encode import CHUNKS, FPS, H, SPF, SR, W, encode_job, sine
 
 FRAME_S = 1 / FPS

@@ -8,7 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder, fragment_tfdt, iter_boxes
+from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder
+from models.mp4_boxes import fragment_tfdt, iter_boxes
 
 W, H, FPS, SR = 64, 48, 25, 16000
 SPF = SR // FPS

@@ -1,11 +1,11 @@
-"""The relay's MP4 reading agrees with the encoder about MSE type and segment timing."""
+"""MP4 box reading agrees with the encoder about MSE type and segment timing."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from models.encode import EncodeSettings, SegmentEncoder
-from streamer.fmp4 import DEFAULT_MIME, mime_of, timing_of
+from models.mp4_boxes import mime_codecs, timing_of
 
 
 def test_timing_and_mime_match_the_encoder() -> None:
@@ -23,14 +23,15 @@ def test_timing_and_mime_match_the_encoder() -> None:
     finally:
         encoder.close()
     assert init is not None and len(segments) == 4
-    assert mime_of(init).startswith('video/mp4; codecs="avc1.') and mime_of(init).endswith(', mp4a.40.2"')
-    assert encoder.mime_codecs is None or encoder.mime_codecs in mime_of(init)
+    mime = mime_codecs(init)
+    assert mime is not None and mime == encoder.mime_codecs
+    assert mime.startswith('video/mp4; codecs="avc1.') and mime.endswith(', mp4a.40.2"')
     for segment in segments:
         start_s, duration_s = timing_of(init, segment.data)
         assert abs(start_s - segment.start_s) < 1e-6 and abs(duration_s - segment.duration_s) < 1e-6
 
 
 def test_unreadable_input_gives_defaults() -> None:
-    assert mime_of(b"not an mp4") == DEFAULT_MIME
+    assert mime_codecs(b"not an mp4") is None
     assert timing_of(b"junk", b"more junk") == (0.0, 0.0)
     assert timing_of(b"\x00\x00\x00\x10moov\x00\x00\x00\x00\x00\x00\x00\x00", b"\x00\x00\x00\x08moof") == (0.0, 0.0)
