@@ -43,6 +43,10 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return error(500, "internal server error")
 
 
+# Every error a client sees is an ErrorBody; ApiError is how handlers ask for one.
+EXCEPTION_HANDLERS = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}
+
+
 def create_app(settings: GatewaySettings) -> Starlette:
     if not settings.auth_required:
         log.warning("dev mode: no API keys are checked (set AVATAR_API_KEYS to require them)")
@@ -77,6 +81,5 @@ def create_app(settings: GatewaySettings) -> Starlette:
                                         allow_methods=["GET", "POST", "DELETE"],
                                         allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
                                         expose_headers=["Content-Range", "Retry-After"]))
-    handlers = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers,  # type: ignore[arg-type]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                      lifespan=lifespan)

@@ -79,6 +79,7 @@ async def _send_train(state: GatewayState, request: AvatarTrainRequest) -> None:
 
 
 async def train(request: Request) -> Response:
+    """Upload a video or photo (multipart `file`, `name`); it becomes an avatar."""
     state = gateway(request)
     limits = state.settings.avatars
     avatar_id = uuid.uuid4().hex
@@ -113,6 +114,7 @@ async def train(request: Request) -> Response:
 
 
 async def list_avatars(request: Request) -> Response:
+    """Avatars, ready and in training, paged with `offset` and `limit`."""
     state = gateway(request)
     try:
         offset = max(0, int(request.query_params.get("offset", 0)))
@@ -128,6 +130,7 @@ async def list_avatars(request: Request) -> Response:
 
 
 async def get_avatar(request: Request) -> Response:
+    """One avatar: state, metadata, quality report and thumbnail URL."""
     avatar_id = _avatar_id(request)
     record = _record(gateway(request), avatar_id)
     if record is None:
@@ -136,6 +139,7 @@ async def get_avatar(request: Request) -> Response:
 
 
 async def thumbnail(request: Request) -> Response:
+    """A JPEG of the avatar's first frame."""
     state = gateway(request)
     avatar_id = _avatar_id(request)
     path = state.store.thumbnail_path(avatar_id)
@@ -145,6 +149,7 @@ async def thumbnail(request: Request) -> Response:
 
 
 async def delete_avatar(request: Request) -> Response:
+    """Delete an avatar; 409 while a job uses it."""
     state = gateway(request)
     avatar_id = _avatar_id(request)
     if avatar_id == SAMPLE_AVATAR_ID:

@@ -14,9 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from schemas.avatars import AvatarPage, AvatarRecord, AvatarTrainResponse
 from schemas.base import Message
 from schemas.http import (BatchRequest, BatchResponse, ErrorBody, GenerateRequest, GenerateResponse, JobList,
                           JobStatus)
+from schemas.speech import CloneResponse, TtsRequest, VoiceList
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
 
 
@@ -41,6 +43,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("DELETE", "/api/v1/jobs/{job_id}"): Operation(None, {200: JobStatus, 404: ErrorBody}),
     ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 404: ErrorBody, 413: ErrorBody,
                                                         422: ErrorBody}),
+    ("POST", "/api/v1/avatars/train"): Operation(None, {202: AvatarTrainResponse, 400: ErrorBody, 413: ErrorBody,
+                                                         415: ErrorBody, 422: ErrorBody}),
+    ("GET", "/api/v1/avatars"): Operation(None, {200: AvatarPage, 400: ErrorBody}, (
+        ("limit", "integer", "page size, 1-100"), ("offset", "integer", "avatars to skip (default 0)"))),
+    ("GET", "/api/v1/avatars/{avatar_id}"): Operation(None, {200: AvatarRecord, 400: ErrorBody, 404: ErrorBody}),
+    ("DELETE", "/api/v1/avatars/{avatar_id}"): Operation(None, {204: "deleted", 404: ErrorBody, 409: ErrorBody}),
+    ("GET", "/api/v1/avatars/{avatar_id}/thumbnail"): Operation(None, {200: "image/jpeg", 404: ErrorBody}),
+    ("GET", "/api/v1/voices"): Operation(None, {200: VoiceList}),
+    ("POST", "/api/v1/voices/clone"): Operation(None, {201: CloneResponse, 400: ErrorBody, 413: ErrorBody,
+                                                       415: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
+    ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: ErrorBody, 404: ErrorBody,
+                                                    413: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
     ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
         ("from_seq", "integer", "first media segment to send (default 0)"),
         ("api_key", "string", "API key, for browsers that cannot set headers"))),

@@ -13,8 +13,6 @@ import struct
 import time
 from collections.abc import AsyncIterator
 
-import orjson
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 from starlette.requests import Request
@@ -28,8 +26,8 @@ from models.tts_elevenlabs import ElevenLabsBackend
 from models.tts_piper import PiperBackend, PiperSpeaker
 from processors.voices import build_registry
 from processors.voices import is_known_voice as _known
-from schemas.base import Message
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
+from streamer.api import error, json_response, read_model
 from streamer.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -80,15 +78,6 @@ def is_known_voice(voice_id: str, settings: GatewaySettings) -> bool:
     return _known(voice_id, settings.elevenlabs)
 
 
-def _json(body: Message, status_code: int = 200) -> Response:
-    return Response(body.to_json(), status_code=status_code, media_type="application/json")
-
-
-def _error(status_code: int, message: str, detail: object = None) -> Response:
-    return Response(orjson.dumps({"error": message, "detail": detail}), status_code=status_code,
-                    media_type="application/json")
-
-
 def _service(request: Request) -> SpeechService:
     state = request.app.state
     if getattr(state, "speech", None) is None:
@@ -97,7 +86,8 @@ def _service(request: Request) -> SpeechService:
 
 
 async def voices(request: Request) -> Response:
-    return _json(await _service(request).voices())
+    """Local voices always; ElevenLabs voices when a key is configured (cached)."""
+    return json_response(await _service(request).voices())
 
 
 def _wav_header(sample_rate_hz: int) -> bytes:
@@ -117,33 +107,26 @@ async def _pieces(backend: SpeechBackend, voice: str, sentences: list[str]) -> A
 
 def _speech_error(exc: SpeechError) -> Response:
     if isinstance(exc, SpeechRejected) and "unknown" in str(exc):
-        return _error(404, str(exc))
-    return _error(502, f"speech synthesis failed: {exc}")
+        return error(404, str(exc))
+    return error(502, f"speech synthesis failed: {exc}")
 
 
 async def tts(request: Request) -> Response:
-    body = await request.body()
-    if len(body) > MAX_TTS_BODY_BYTES:
-        return _error(413, f"request body over {MAX_TTS_BODY_BYTES} bytes")
-    try:
-        payload = TtsRequest.model_validate(orjson.loads(body))
-    except orjson.JSONDecodeError as exc:
-        return _error(400, "request body is not valid JSON", str(exc))
-    except ValidationError as exc:
-        return _error(422, "invalid request", orjson.loads(exc.json(include_url=False, include_input=False)))
+    """Text to speech only: a WAV file, streamed sentence by sentence as it is synthesized."""
+    payload = await read_model(request, TtsRequest, MAX_TTS_BODY_BYTES)
     try:
         backend, voice = _service(request).registry.resolve(payload.voice_id)
         if not is_known_voice(payload.voice_id, request.app.state.gateway.settings):
             raise LookupError(f"unknown voice_id {payload.voice_id!r}")
     except LookupError as exc:
-        return _error(404, str(exc))
+        return error(404, str(exc))
     pieces = _pieces(backend, voice, split_sentences(payload.text))
     try:  # the first piece decides the status code; later failures can only cut the stream short
         first = await anext(pieces)
     except (SpeechError, LookupError) as exc:
-        return _speech_error(exc) if isinstance(exc, SpeechError) else _error(404, str(exc))
+        return _speech_error(exc) if isinstance(exc, SpeechError) else error(404, str(exc))
     except StopAsyncIteration:
-        return _error(422, "the text has no words to speak")
+        return error(422, "the text has no words to speak")
 
     async def stream() -> AsyncIterator[bytes]:
         yield _wav_header(backend.sample_rate_hz) + first
@@ -157,34 +140,35 @@ async def tts(request: Request) -> Response:
 
 
 async def clone(request: Request) -> Response:
+    """Instant voice clone (ElevenLabs) from multipart audio samples `files` and a `name`."""
     remote = _service(request).elevenlabs
     if remote is None:
-        return _error(400, "voice cloning needs ElevenLabs: ELEVENLABS_API_KEY is not configured")
+        return error(400, "voice cloning needs ElevenLabs: ELEVENLABS_API_KEY is not configured")
     if int(request.headers.get("content-length") or 0) > MAX_CLONE_TOTAL_BYTES:
-        return _error(413, f"upload over {MAX_CLONE_TOTAL_BYTES} bytes")
+        return error(413, f"upload over {MAX_CLONE_TOTAL_BYTES} bytes")
     try:
         form = await request.form(max_files=MAX_CLONE_FILES, max_fields=10)
     except MultiPartException as exc:
-        return _error(400, f"not a valid multipart form: {exc.message}")
+        return error(400, f"not a valid multipart form: {exc.message}")
     try:
         name = str(form.get("name") or "").strip()
         description = str(form.get("description") or "") or None
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
         if not name or len(name) > 100:
-            return _error(422, "a name of 1-100 characters is required")
+            return error(422, "a name of 1-100 characters is required")
         if not files:
-            return _error(422, "at least one audio sample is required in the 'files' field")
+            return error(422, "at least one audio sample is required in the 'files' field")
         samples: list[tuple[str, bytes, str]] = []
         duration_s = 0.0
         for upload in files:
             label = upload.filename or "sample"
             if (upload.size or 0) > MAX_CLONE_FILE_BYTES:
-                return _error(413, f"{label} is over {MAX_CLONE_FILE_BYTES} bytes")
+                return error(413, f"{label} is over {MAX_CLONE_FILE_BYTES} bytes")
             data = await upload.read()
             try:
                 info = await asyncio.to_thread(probe_audio, data)
             except NotAudioError as exc:
-                return _error(415, f"{label} is not usable audio: {exc}")
+                return error(415, f"{label} is not usable audio: {exc}")
             duration_s += info.duration_s
             samples.append((label, data, upload.content_type or "application/octet-stream"))
     finally:
@@ -192,9 +176,9 @@ async def clone(request: Request) -> Response:
     try:
         voice_id = await remote.clone(name, samples, description)
     except SpeechError as exc:
-        return _error(502, f"voice cloning failed: {exc}")
+        return error(502, f"voice cloning failed: {exc}")
     _service(request).forget_voices()
-    return _json(CloneResponse(voice_id=voice_id, name=name, samples=len(samples),
+    return json_response(CloneResponse(voice_id=voice_id, name=name, samples=len(samples),
                                duration_s=round(duration_s, 3)), 201)
 
 

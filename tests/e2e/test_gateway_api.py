@@ -178,7 +178,11 @@ async def test_openapi_and_offline_docs(stack: Stack) -> None:
             assert method in doc["paths"][path], (path, method)
         body = doc["paths"]["/api/v1/generate"]["post"]["requestBody"]["content"]["application/json"]["schema"]
         assert body["$ref"] == "#/components/schemas/GenerateRequest"
-        for name in ("GenerateRequest", "JobList", "BatchRequest", "WsCaptions", "WsError", "RenderOptions"):
+        tts = doc["paths"]["/api/v1/tts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        assert tts["$ref"] == "#/components/schemas/TtsRequest"
+        assert "409" in doc["paths"]["/api/v1/avatars/{avatar_id}"]["delete"]["responses"]
+        for name in ("GenerateRequest", "JobList", "BatchRequest", "WsCaptions", "WsError", "RenderOptions",
+                     "AvatarRecord", "AvatarPage", "VoiceList", "CloneResponse"):
             assert name in doc["components"]["schemas"], name
         page = await http.get("/docs")
         assert page.status_code == 200 and "/static/docs.js" in page.text

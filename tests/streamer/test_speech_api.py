@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from processors.settings import ElevenLabsSettings
 from streamer import speech_api
+from streamer.app import EXCEPTION_HANDLERS
 from streamer.settings import GatewaySettings
 from tests.fakes.elevenlabs_server import FakeElevenLabs, speak
 
@@ -29,7 +30,7 @@ def _settings(server: FakeElevenLabs | None, key: str | None = None) -> GatewayS
 
 
 async def _client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=speech_api.routes)
+    app = Starlette(routes=speech_api.routes, exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
     app.state.gateway = SimpleNamespace(settings=settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
         yield http
