@@ -27,7 +27,6 @@ def create_app(settings: WorkerSettings) -> faust.App:
         consumer_max_fetch_size=MAX_RECORD_BYTES,
         consumer_auto_offset_reset="earliest",
         producer_linger=0.0,
-        broker_commit_interval=settings.commit_interval_s,
         stream_wait_empty=False,
         datadir=str(settings.data_dir / "faust"),
     )

@@ -1,13 +1,9 @@
 """frame chunks -> segments: H.264 + AAC fragmented MP4, one encoder per job.
 
-The encoder keeps codec state across a job's chunks so audio stays continuous.
-That state is a cache: the `encoder-start` table (changelog in Kafka) keeps the
-offset of each job's first frame chunk, so a worker that takes over a job
-mid-way (the previous one died) re-reads the job's earlier chunks from the
-frames topic and re-encodes them to rebuild the same state. x264 and FFmpeg's
-AAC are deterministic, so segments made again are byte-identical and the
-assembler and gateway drop them as repeats. A redelivered chunk (seq already
-encoded) is dropped.
+The encoder keeps codec state across a job's chunks so audio stays continuous;
+that state lives in this process (a job's records all land on one partition,
+so one worker sees them in order). Segment numbers come from the encoder, and a
+redelivered chunk (seq already encoded) is dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder, output
 from models.render import compose
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.context import StageContext
-from processors.replay import read_job_chunks
 from schemas.pipeline import FrameChunkMeta, SegmentMeta
 from schemas.status import JobState
 
@@ -65,17 +60,12 @@ def register(ctx: StageContext) -> None:
             if gone is not None:
                 gone.encoder.close()
 
-    starts = ctx.app.Table("encoder-start", default=None, partitions=ctx.settings.kafka.partitions,
-                           key_type=bytes, value_type=bytes)
-
-    def checked(meta: FrameChunkMeta, value: bytes) -> tuple[FrameChunkMeta, bytes]:
-        audio_bytes = meta.n_frames * meta.sample_rate_hz // meta.job.options.fps * 2
-        if len(value) != meta.patch_bytes + audio_bytes:
-            raise ValueError(f"frame chunk is {len(value)} bytes, expected {meta.patch_bytes + audio_bytes}")
-        return meta, value
-
     def parse(event: faust.EventT) -> tuple[FrameChunkMeta, bytes]:
-        return checked(FrameChunkMeta.from_headers(event.headers), event.value)
+        meta = FrameChunkMeta.from_headers(event.headers)
+        audio_bytes = meta.n_frames * meta.sample_rate_hz // meta.job.options.fps * 2
+        if len(event.value) != meta.patch_bytes + audio_bytes:
+            raise ValueError(f"frame chunk is {len(event.value)} bytes, expected {meta.patch_bytes + audio_bytes}")
+        return meta, event.value
 
     def encode(meta: FrameChunkMeta, payload: bytes) -> list[EncodedSegment]:
         job_id = meta.job.job_id
@@ -107,35 +97,8 @@ def register(ctx: StageContext) -> None:
             await ctx.topics.segments.send(key=key, value=seg.data, headers=media.to_headers())
             state.segments = seg.index + 1
 
-    async def catch_up(meta: FrameChunkMeta, event: faust.EventT) -> None:
-        """Encode the job's chunks this process has not seen, up to seq-1, from the frames topic.
-
-        Covers a worker that took the job over mid-way (no state: chunks 0..seq-1 are
-        re-encoded to rebuild it) and a chunk skipped by a rebalance; what they make is
-        sent again and dropped downstream as repeats."""
-        job_id = meta.job.job_id
-        first = starts.get(job_id.encode())
-        if first is None:
-            raise RuntimeError(f"chunk {meta.seq} arrived with no encoder state and no record of the job's start")
-        state = streams.get(job_id)
-        redone = state.next_seq if state else 0
-        async for old_meta, old_value in read_job_chunks(ctx, event.message.partition, int(first),
-                                                          event.message.offset, job_id.encode()):
-            if old_meta.seq != redone:
-                continue  # already encoded, or a duplicate of one just redone
-            segments = await ctx.run_cpu(encode, *checked(old_meta, old_value))
-            state = streams[job_id]
-            state.next_seq, state.frames = old_meta.seq + 1, state.frames + old_meta.n_frames
-            await send(old_meta, state, segments)
-            redone += 1
-            if redone == meta.seq:
-                break
-        if redone != meta.seq:
-            raise RuntimeError(f"chunk {meta.seq} arrived but chunks from {redone} on could not be read back")
-        log.info("encoder state for %s rebuilt up to chunk %d from the frames topic", job_id, redone)
-
     async def encoder(stream: faust.StreamT) -> None:
-        async for event, (meta, payload) in ctx.records(stream, STAGE, parse):
+        async for _event, (meta, payload) in ctx.records(stream, STAGE, parse):
             free_stopped()
             job_id = meta.job.job_id
             state = streams.get(job_id)
@@ -144,13 +107,9 @@ def register(ctx: StageContext) -> None:
                 log.info("dropping redelivered chunk %s/%d", job_id, meta.seq)
                 continue
             try:
-                if meta.seq == 0:
-                    starts[job_id.encode()] = str(event.message.offset).encode()
-                elif meta.seq > expected:
-                    await catch_up(meta, event)
-                    expected = streams[job_id].next_seq
                 if meta.seq != expected:
-                    raise RuntimeError(f"chunk {meta.seq} arrived but the encoder expected {expected}")
+                    raise RuntimeError(f"chunk {meta.seq} arrived but the encoder expected {expected}; "
+                                       "its earlier state was lost")
                 segments = await ctx.run_cpu(encode, meta, payload)
                 state = streams[job_id]
                 state.next_seq = meta.seq + 1

@@ -117,7 +117,6 @@ class WorkerSettings:
     app_id: str = "avatar-stream"
     log_level: str = "info"
     cpu_threads: int = 2
-    commit_interval_s: float = 1.0
     max_sentence_chars: int = 240
     first_sentence_chars: int = 80
     tts_deterministic: bool = False
@@ -142,7 +141,6 @@ class WorkerSettings:
             app_id=env.get("AVATAR_APP_ID", cls.app_id),
             log_level=env.get("AVATAR_LOG_LEVEL", cls.log_level),
             cpu_threads=int(env.get("AVATAR_CPU_THREADS", cls.cpu_threads)),
-            commit_interval_s=float(env.get("AVATAR_COMMIT_INTERVAL_S", cls.commit_interval_s)),
             max_sentence_chars=int(env.get("AVATAR_MAX_SENTENCE_CHARS", cls.max_sentence_chars)),
             first_sentence_chars=int(env.get("AVATAR_FIRST_SENTENCE_CHARS", cls.first_sentence_chars)),
             tts_deterministic=env.get("AVATAR_TTS_DETERMINISTIC", "0").lower() in ("1", "true", "yes"),
