@@ -9,15 +9,18 @@ stored is acknowledged without redoing the work.
 from __future__ import annotations
 
 import asyncio
+import logging
 import faust
 
-from models.avatar import save_avatar
+from models.avatar import SAMPLE_AVATAR_ID, sample_avatar, save_avatar
 from models.avatar_prep import PrepSettings, prepare_file
 from processors.context import StageContext
 from processors.settings import AvatarSettings
+from processors.store import MediaStore
 from schemas.avatars import AVATAR_STAGE, AvatarTrainRequest
 from schemas.status import JobState
 
+log = logging.getLogger(__name__)
 STAGE = AVATAR_STAGE
 
 
@@ -76,3 +79,11 @@ def register(ctx: StageContext) -> None:
                              message=f"ready ({verdict})")
 
     ctx.app.agent(ctx.topics.avatars, name=STAGE)(avatars)
+
+
+def ensure_sample_avatar(store: MediaStore) -> None:
+    """The astronaut avatar is made on first run (and again if stored before it had a quality
+    report), so the default request works."""
+    if store.avatar_summary(SAMPLE_AVATAR_ID) is None:
+        log.info("preparing the sample avatar %r", SAMPLE_AVATAR_ID)
+        save_avatar(sample_avatar(), store.avatar_dir(SAMPLE_AVATAR_ID))

@@ -13,6 +13,7 @@ import mode
 
 from processors import assembler, avatars, chunker, encoder, lipsync, tts
 from processors.app import create_app
+from processors.avatars import ensure_sample_avatar
 from processors.context import StageContext
 from processors.job_control import JobControl
 from processors.settings import WorkerSettings
@@ -46,6 +47,7 @@ def build_worker_app(settings: WorkerSettings) -> faust.App:
 
         async def on_stop(self) -> None:
             await control.stop()
+
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)
@@ -58,6 +60,8 @@ def run_worker(settings: WorkerSettings, ready_file: Path | None = None) -> None
     `ready_file` is written once partitions are assigned and tables recovered,
     which is when a request would be served without waiting.
     """
+    if "lipsync" in settings.stages or "avatars" in settings.stages:
+        ensure_sample_avatar(MediaStore(settings.data_dir))  # the default avatar works on any deployment
     app = build_worker_app(settings)
     if ready_file is not None:
         ready_file.parent.mkdir(parents=True, exist_ok=True)

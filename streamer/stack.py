@@ -17,7 +17,7 @@ from types import TracebackType
 
 import httpx
 
-from models.avatar import SAMPLE_AVATAR_ID, sample_avatar, save_avatar
+from processors.avatars import ensure_sample_avatar
 from processors.settings import ALL_STAGES, KafkaSettings
 from processors.store import MediaStore
 from schemas.topics import TopicNames
@@ -29,14 +29,6 @@ log = logging.getLogger(__name__)
 
 class StackError(RuntimeError):
     """A part of the stack did not start."""
-
-
-def ensure_sample_avatar(store: MediaStore) -> None:
-    """The astronaut avatar is made on first run (and again if stored before it had a quality
-    report), so the default request works."""
-    if store.avatar_summary(SAMPLE_AVATAR_ID) is None:
-        log.info("preparing the sample avatar %r", SAMPLE_AVATAR_ID)
-        save_avatar(sample_avatar(), store.avatar_dir(SAMPLE_AVATAR_ID))
 
 
 class Stack:
