@@ -97,10 +97,11 @@ class Stack:
         raise StackError(f"the stack was not ready within {timeout_s:.0f}s; logs in {self.data_dir / 'logs'}")
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """Idempotent; gateway first (stop taking work), then worker, then the broker."""
-        for name in ("gateway", "worker"):
-            proc = self.procs.pop(name, None)
-            if proc is None or proc.poll() is not None:
+        """Idempotent; gateway first (stop taking work), then workers (any spawned), then the broker."""
+        order = sorted(self.procs, key=lambda name: name != "gateway")
+        for name in order:
+            proc = self.procs.pop(name)
+            if proc.poll() is not None:
                 continue
             proc.terminate()
             try:
