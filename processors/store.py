@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from models.avatar import SUMMARY_FILE, THUMBNAIL_FILE
+from schemas.avatars import UPLOAD_NAME_PATTERN
+from schemas.base import JOB_ID_PATTERN
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+_ID = re.compile(JOB_ID_PATTERN)  # avatar ids follow the same rule
 
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_NAME = re.compile(UPLOAD_NAME_PATTERN)
 
 
 def _safe_name(name: str) -> str:

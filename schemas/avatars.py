@@ -18,12 +18,15 @@ AVATAR_STAGE = "avatars"
 MAX_AVATAR_NAME_CHARS = 120
 
 
+UPLOAD_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+
+
 class AvatarTrainRequest(Message):
     """Keyed by avatar_id; the upload lies in the shared media store under `upload`."""
 
     avatar_id: str = Field(pattern=AVATAR_ID_PATTERN)
     name: str = Field(min_length=1, max_length=MAX_AVATAR_NAME_CHARS)
-    upload: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$", description="file name in the store's uploads")
+    upload: str = Field(pattern=UPLOAD_NAME_PATTERN, description="file name in the store's uploads")
     size_bytes: int = Field(ge=0)
     submitted_at: float | None = None
 
