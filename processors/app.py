@@ -5,8 +5,8 @@ from __future__ import annotations
 import faust
 
 from processors.settings import WorkerSettings
+from schemas.topics import MAX_RECORD_BYTES
 
-MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
 def create_app(settings: WorkerSettings) -> faust.App:

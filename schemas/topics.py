@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+MAX_RECORD_BYTES = 32 * 1024 * 1024  # frame chunks and segments are large; every client and topic allows this
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -53,7 +56,7 @@ class TopicNames:
         return f"{self.prefix}.deadletter"
 
     def specs(self, partitions: int) -> list[TopicSpec]:
-        big = {"max.message.bytes": "33554432", "retention.ms": str(24 * 3600 * 1000)}
+        big = {"max.message.bytes": str(MAX_RECORD_BYTES), "retention.ms": str(24 * 3600 * 1000)}
         return [
             TopicSpec(self.requests, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
             TopicSpec(self.sentences, partitions, {}),

@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from types import TracebackType
 
+from schemas.topics import MAX_RECORD_BYTES
+
 log = logging.getLogger(__name__)
 
 POM = Path(__file__).resolve().parent.parent / "deploy" / "kafka" / "pom.xml"
@@ -127,8 +129,8 @@ class EmbeddedKafka:
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
             "group.initial.rebalance.delay.ms=0",
-            "message.max.bytes=33554432",
-            "replica.fetch.max.bytes=33554432",
+            f"message.max.bytes={MAX_RECORD_BYTES}",
+            f"replica.fetch.max.bytes={MAX_RECORD_BYTES}",
             "log.cleaner.backoff.ms=1000",
             # A restarted single node re-registers at once instead of waiting out its old session.
             "broker.session.timeout.ms=3000",

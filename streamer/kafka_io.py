@@ -19,11 +19,11 @@ from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
+from schemas.topics import MAX_RECORD_BYTES
 from streamer.jobs import JobBoard
 from streamer.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
-MAX_RECORD_BYTES = 32 * 1024 * 1024
 
 
 class NotConnectedError(RuntimeError):
