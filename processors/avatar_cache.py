@@ -7,7 +7,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from models.animator import MouthAnimator
 from models.avatar import Avatar, load_avatar
 from processors.store import MediaStore
 
@@ -36,13 +35,6 @@ class AvatarCache(Generic[T]):
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
         return item
-
-
-class AnimatorCache(AvatarCache[MouthAnimator]):
-    """avatar_id -> MouthAnimator."""
-
-    def __init__(self, store: MediaStore, capacity: int = 8) -> None:
-        super().__init__(store_loader(store), MouthAnimator, capacity)
 
 
 def store_loader(store: MediaStore) -> Callable[[str], Avatar]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from models.tts_backend import SpeechBackend, VoiceRegistry
 from models.tts_elevenlabs import ElevenLabsBackend, ElevenLabsConfig
-from models.tts_piper import PiperBackend
+from models.tts_piper import PiperBackend, PiperSpeaker
 from processors.settings import ElevenLabsSettings
 
 
@@ -27,7 +27,7 @@ def build_registry(piper: PiperBackend, elevenlabs: ElevenLabsSettings) -> Voice
     return VoiceRegistry(backends)
 
 
-LOCAL_VOICES = frozenset({"piper:joe"})
+LOCAL_VOICES = frozenset({PiperSpeaker.voice_id})
 
 
 def is_known_voice(voice_id: str, elevenlabs: ElevenLabsSettings) -> bool:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from models.avatar import SAMPLE_AVATAR_ID, sample_avatar, save_avatar
-from processors.avatar_cache import AnimatorCache
+from models.animator import MouthAnimator
+from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import prep_settings
 from processors.settings import AvatarSettings
 from processors.store import MediaStore
@@ -30,7 +31,7 @@ def test_summary_listing_and_thumbnail(store: MediaStore) -> None:
 
 
 def test_cache_loads_prepared_avatars(store: MediaStore) -> None:
-    animator = AnimatorCache(store, capacity=1).get(SAMPLE_AVATAR_ID)
+    animator = AvatarCache(store_loader(store), MouthAnimator, capacity=1).get(SAMPLE_AVATAR_ID)
     assert animator.avatar.quality is not None and animator.avatar.masks is not None
 
 
