@@ -69,17 +69,24 @@ async def completed(base_url: str, job_id: str) -> dict[str, object]:
     return await poll(check, 120)
 
 
+async def final_status(base_url: str, job_id: str, timeout_s: float = 90) -> dict[str, object]:
+    """The job's status once it is completed, failed or cancelled."""
+    async def check() -> dict[str, object] | None:
+        status = await job_status(base_url, job_id)
+        return status if status is not None and status["state"] in ("completed", "failed", "cancelled") else None
+    return await poll(check, timeout_s, every_s=0.2)
+
+
 async def wait_for_video(base_url: str, job_id: str, out: Path, timeout_s: float = 120) -> None:
     """Polls until the final MP4 downloads; a failed job fails the test at once."""
-    deadline = time.monotonic() + timeout_s
     async with httpx.AsyncClient(base_url=base_url) as http:
-        while time.monotonic() < deadline:
+        async def check() -> bool | None:
             response = await http.get(f"/api/v1/video/{job_id}")
             if response.status_code == 200:
                 out.write_bytes(response.content)
-                return
+                return True
             assert response.status_code in (404, 409), response.text
             status = (await http.get(f"/api/v1/status/{job_id}")).json() if response.status_code == 409 else {}
             assert status.get("state") != "failed", status
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"video for {job_id} not ready in {timeout_s}s")
+            return None
+        await poll(check, timeout_s, every_s=0.2)

@@ -22,6 +22,7 @@ from models.avatar import SAMPLE_AVATAR_ID, sample_image
 from models.sample_clip import make_clip
 from processors.store import MediaStore
 from streamer.stack import Stack
+from tests.e2e.gateway_util import final_status
 from tests.models.test_avatar_prep import huge_png
 
 W, H = 480, 360
@@ -57,16 +58,6 @@ async def _settled(http: httpx.AsyncClient, avatar_id: str, timeout_s: float = 6
     raise AssertionError(f"avatar {avatar_id} did not settle in {timeout_s}s")
 
 
-async def _job_final(http: httpx.AsyncClient, job_id: str, timeout_s: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = (await http.get(f"/api/v1/status/{job_id}")).json()
-        if status["state"] in ("completed", "failed", "cancelled"):
-            return status  # type: ignore[no-any-return]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish in {timeout_s}s")
-
-
 async def test_upload_train_use_and_delete(stack: Stack, clip_bytes: bytes) -> None:
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
         response = await _upload(http, clip_bytes, "talk.mp4", name="Talking head")
@@ -97,7 +88,7 @@ async def test_upload_train_use_and_delete(stack: Stack, clip_bytes: bytes) -> N
         job_id = job.json()["job_id"]
         busy = await http.delete(f"/api/v1/avatars/{avatar_id}")
         assert busy.status_code == 409 and job_id in busy.json()["detail"]["jobs"]
-        assert (await _job_final(http, job_id))["state"] == "completed"
+        assert (await final_status(stack.url, job_id))["state"] == "completed"
         video = await http.get(f"/api/v1/video/{job_id}")
         assert video.status_code == 200
         with av.open(io.BytesIO(video.content)) as container:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +19,7 @@ from schemas.pipeline import DeadLetterMeta
 from schemas.requests import ScriptRequest
 from streamer.client import download, generate_and_watch
 from streamer.stack import Stack
-from tests.e2e.gateway_util import wait_for_video
+from tests.e2e.gateway_util import final_status, wait_for_video
 
 TEXT = "Hello there. This is a short test of the talking avatar, speaking two sentences."
 FRAME_S = 1 / 25
@@ -127,15 +126,8 @@ async def test_unknown_avatar_via_kafka_fails_with_cause(stack: Stack) -> None:
         await producer.send_and_wait(stack.topics.requests, request.to_json(), key=job_id.encode())
     finally:
         await producer.stop()
-    async with httpx.AsyncClient(base_url=stack.url) as http:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            response = await http.get(f"/api/v1/status/{job_id}")
-            if response.status_code == 200 and response.json()["state"] == "failed":
-                assert "ghost" in response.json()["error"]
-                return
-            await asyncio.sleep(0.2)
-    raise AssertionError("job with an unknown avatar did not fail")
+    status = await final_status(stack.url, job_id, timeout_s=60)
+    assert status["state"] == "failed" and "ghost" in str(status["error"])
 
 
 async def test_final_video_supports_range_requests(stack: Stack, tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -14,8 +13,9 @@ from aiokafka import AIOKafkaConsumer
 from models.audio_chunks import frame_align
 from models.sentences import split_sentences
 from schemas.pipeline import AudioChunkMeta, CaptionChunk
-from streamer.client import download, generate_and_watch, submit
+from streamer.client import generate_and_watch, submit
 from streamer.stack import Stack
+from tests.e2e.gateway_util import final_status, wait_for_video
 from tests.fakes.elevenlabs_server import CHAR_S, FakeElevenLabs
 
 TEXT = ("Hello brave world. This second sentence is a good deal longer than the first one, "
@@ -54,17 +54,6 @@ async def _records(bootstrap: str, topic: str, job_id: str, until: int, timeout_
     return found
 
 
-async def _final_status(base_url: str, job_id: str, timeout_s: float = 60) -> dict[str, object]:
-    async with httpx.AsyncClient(base_url=base_url) as http:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            response = await http.get(f"/api/v1/status/{job_id}")
-            if response.status_code == 200 and response.json()["state"] in ("failed", "completed"):
-                return response.json()  # type: ignore[no-any-return]
-            await asyncio.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end")
-
-
 async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elevenlabs: FakeElevenLabs,
                                                               tmp_path: Path) -> None:
     result = await generate_and_watch(stack.url, TEXT, voice_id="elevenlabs:fake-rachel")
@@ -100,14 +89,7 @@ async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elev
 
     # The final MP4's audio is that audio (AAC-coded: compare waveforms, not bits).
     out = tmp_path / "eleven.mp4"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            await download(stack.url, result.job_id, out)
-            break
-        except httpx.HTTPStatusError:
-            assert time.monotonic() < deadline, "final MP4 never appeared"
-            await asyncio.sleep(0.2)
+    await wait_for_video(stack.url, result.job_id, out, timeout_s=60)
     decoded = _decoded_audio(out)
     assert abs(len(decoded) - len(expected)) <= 2048
     lag = _lag(decoded, expected.astype(np.float64), max_lag=2048)  # AAC priming shifts the start
@@ -120,11 +102,11 @@ async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elev
 async def test_elevenlabs_rejections_fail_the_job_with_their_cause(stack: Stack, elevenlabs: FakeElevenLabs) -> None:
     elevenlabs.faults.append("quota")
     job_id = await submit(stack.url, "Out of credit.", voice_id="elevenlabs:fake-adam")
-    status = await _final_status(stack.url, job_id)
+    status = await final_status(stack.url, job_id, timeout_s=60)
     assert status["state"] == "failed" and "quota" in str(status["error"])
     assert elevenlabs.api_key not in str(status)
     job_id = await submit(stack.url, "Nobody speaks.", voice_id="elevenlabs:nobody")
-    status = await _final_status(stack.url, job_id)
+    status = await final_status(stack.url, job_id, timeout_s=60)
     assert status["state"] == "failed" and "unknown ElevenLabs voice 'nobody'" in str(status["error"])
 
 
