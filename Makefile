@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml deploy/setup-debian.sh deploy/kafka/pom.xml
 	command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	$(UV) venv --allow-existing --python 3.11 $(VENV)
 	$(UV) pip install --python $(PY) -e '.[test]'
-	$(PY) -c "from streamer.embedded_kafka import ensure_jars, default_cache_dir; ensure_jars(default_cache_dir())"
+	$(PY) -c "from cli.embedded_kafka import ensure_jars, default_cache_dir; ensure_jars(default_cache_dir())"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -8,7 +8,6 @@ from processors.settings import WorkerSettings
 from schemas.topics import MAX_RECORD_BYTES
 
 
-
 def create_app(settings: WorkerSettings) -> faust.App:
     return faust.App(
         settings.app_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import faust
 
-from models.assemble import remux_to_mp4
+from models.media.assemble import remux_to_mp4
 from processors.context import StageContext
 from schemas.pipeline import SegmentMeta
 from schemas.status import JobState

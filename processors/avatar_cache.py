@@ -7,8 +7,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from models.avatar import Avatar, load_avatar
-from processors.store import MediaStore
+from core.store import MediaStore
+from models.avatars.avatar import Avatar, load_avatar
 
 T = TypeVar("T")
 

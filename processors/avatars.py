@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
 import faust
 
-from models.avatar import SAMPLE_AVATAR_ID, sample_avatar, save_avatar
-from models.avatar_prep import PrepSettings, prepare_file
+from core.store import MediaStore
+from models.avatars.avatar import save_avatar
+from models.avatars.prep import PrepSettings, prepare_file
+from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from processors.context import StageContext
 from processors.settings import AvatarSettings
-from processors.store import MediaStore
 from schemas.avatars import AVATAR_STAGE, AvatarTrainRequest
 from schemas.status import JobState
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import faust
 
-from models.sentences import split_sentences
+from core.voices import is_known_voice
+from models.speech.sentences import split_sentences
 from processors.context import StageContext
-from processors.voices import is_known_voice
 from schemas.pipeline import JobRef, Sentence
 from schemas.requests import ScriptRequest
 from schemas.status import JobState

@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import faust
 
+from core.store import MediaStore
 from processors.job_control import JobControl
 from processors.settings import WorkerSettings
-from processors.store import MediaStore
 from processors.topics import Topics
 from schemas.pipeline import DeadLetterMeta
 from schemas.status import JobState, StatusEvent

@@ -14,9 +14,15 @@ from dataclasses import dataclass
 import faust
 import numpy as np
 
-from models.avatar import Avatar
-from models.encode import EncodedSegment, EncodeSettings, SegmentEncoder, output_size, scale_frames
-from models.render import compose
+from models.avatars.avatar import Avatar
+from models.lipsync.render import compose
+from models.media.encode import (
+    EncodedSegment,
+    EncodeSettings,
+    SegmentEncoder,
+    output_size,
+    scale_frames,
+)
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.context import StageContext
 from schemas.pipeline import FrameChunkMeta, SegmentMeta

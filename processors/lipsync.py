@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 import faust
 import numpy as np
 
-from models.animator import MouthAnimator
-from models.avatar import Avatar
-from models.render import AudioWindow, Box, ChunkRenderer
+from models.avatars.avatar import Avatar
+from models.lipsync.animator import MouthAnimator
+from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.context import StageContext
 from processors.settings import LipsyncSettings
@@ -26,7 +26,7 @@ from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
 
 if TYPE_CHECKING:
-    from models.lipsync_engine import Wav2LipEngine
+    from models.lipsync.engine import Wav2LipEngine
 
 STAGE = "lipsync"
 log = logging.getLogger(__name__)
@@ -46,8 +46,8 @@ class Renderers:
         s = self._settings
         if s.wav2lip_checkpoint is None:
             return None
-        from models.lipsync_engine import Wav2LipEngine, precision_named  # torch only when used
-        from models.wav2lip import load_wav2lip
+        from models.lipsync.engine import Wav2LipEngine, precision_named  # torch only when used
+        from models.lipsync.wav2lip import load_wav2lip
 
         with self._lock:
             if self._engine is None:
@@ -60,7 +60,7 @@ class Renderers:
         engine = self.engine()
         if engine is None:
             return MouthAnimator(avatar)
-        from models.lipsync_engine import Wav2LipRenderer
+        from models.lipsync.engine import Wav2LipRenderer
 
         return Wav2LipRenderer(avatar, engine)
 
@@ -73,7 +73,7 @@ class Renderers:
         engine = self.engine()
         if engine is None:
             return [(r.patch_box, r.render_chunk(w)) for r, (_, w) in zip(renderers, items)]
-        from models.lipsync_engine import render_batch
+        from models.lipsync.engine import render_batch
 
         w2l = [(r, w) for r, (_, w) in zip(renderers, items)]
         return [(r.patch_box, p) for (r, _), p in zip(w2l, render_batch(engine, w2l))]  # type: ignore[arg-type]

@@ -16,13 +16,26 @@ import logging
 import faust
 import numpy as np
 
-from models.audio_chunks import AudioCarry, PlannedChunk, ReadyChunk, cut_with_context, frame_align
-from models.tts_backend import Utterance, VoiceRegistry
-from models.tts_piper import PiperBackend, PiperSpeaker
+from core.voices import build_registry
+from models.speech.audio_chunks import (
+    AudioCarry,
+    PlannedChunk,
+    ReadyChunk,
+    cut_with_context,
+    frame_align,
+)
+from models.speech.tts_backend import Utterance, VoiceRegistry
+from models.speech.tts_piper import PiperBackend, PiperSpeaker
 from processors.context import StageContext
-from processors.voices import build_registry
 from schemas.options import AUDIO_SAMPLE_RATE_HZ
-from schemas.pipeline import AudioChunkMeta, CaptionChunk, HeldChunk, Sentence, TtsCursor, WordTiming
+from schemas.pipeline import (
+    AudioChunkMeta,
+    CaptionChunk,
+    HeldChunk,
+    Sentence,
+    TtsCursor,
+    WordTiming,
+)
 from schemas.status import JobState
 
 STAGE = "tts"

@@ -11,13 +11,13 @@ from pathlib import Path
 import faust
 import mode
 
+from core.store import MediaStore
 from processors import assembler, avatars, chunker, encoder, lipsync, tts
 from processors.app import create_app
 from processors.avatars import ensure_sample_avatar
 from processors.context import StageContext
 from processors.job_control import JobControl
 from processors.settings import WorkerSettings
-from processors.store import MediaStore
 from processors.topics import declare_topics
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ class AvatarTrainRequest(Message):
 
 
 class AvatarQuality(Message):
-    """Mirrors models.quality.QualityReport."""
+    """Mirrors models.avatars.quality.QualityReport."""
 
     frames: int
     one_face_share: float = Field(description="frames with exactly one face")

@@ -6,10 +6,25 @@ from pathlib import Path
 
 import orjson
 
-from schemas.base import Message
 from schemas.avatars import AvatarPage, AvatarRecord, AvatarTrainRequest
-from schemas.http import BatchRequest, BatchResponse, ErrorBody, GenerateRequest, GenerateResponse, JobList, JobStatus
-from schemas.pipeline import AudioChunkMeta, CaptionChunk, DeadLetterMeta, FrameChunkMeta, SegmentMeta, Sentence
+from schemas.base import Message
+from schemas.http import (
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    GenerateRequest,
+    GenerateResponse,
+    JobList,
+    JobStatus,
+)
+from schemas.pipeline import (
+    AudioChunkMeta,
+    CaptionChunk,
+    DeadLetterMeta,
+    FrameChunkMeta,
+    SegmentMeta,
+    Sentence,
+)
 from schemas.requests import ScriptRequest
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent

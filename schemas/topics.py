@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 MAX_RECORD_BYTES = 32 * 1024 * 1024  # frame chunks and segments are large; every client and topic allows this
 
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from processors.voices import is_known_voice
+from core.voices import is_known_voice
 from schemas.base import JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest

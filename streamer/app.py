@@ -13,7 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from processors.store import MediaStore
+from core.store import MediaStore
 from streamer import api, avatars_api, jobs_api, openapi, player, relay, speech_api
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware

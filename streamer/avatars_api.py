@@ -17,8 +17,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from models.avatar import SAMPLE_AVATAR_ID
-from models.media_read import MediaTooLargeError, UnusableMediaError, probe_media
+from models.avatars.media_read import MediaTooLargeError, UnusableMediaError, probe_media
 from schemas.avatars import (
     AVATAR_STAGE,
     MAX_AVATAR_NAME_CHARS,
@@ -29,6 +28,7 @@ from schemas.avatars import (
     AvatarTrainResponse,
 )
 from schemas.base import AVATAR_ID_PATTERN
+from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.status import JobState, StatusEvent
 from streamer.api import ApiError, gateway, json_response
 from streamer.kafka_io import NotConnectedError
@@ -152,7 +152,7 @@ async def delete_avatar(request: Request) -> Response:
     """Delete an avatar; 409 while a job uses it."""
     state = gateway(request)
     avatar_id = _avatar_id(request)
-    if avatar_id == SAMPLE_AVATAR_ID:
+    if avatar_id == DEFAULT_AVATAR_ID:
         raise ApiError(409, "the sample avatar is built in and cannot be deleted")
     users = _in_use(state, avatar_id)
     if users:

@@ -11,8 +11,16 @@ from starlette.routing import BaseRoute, Route
 
 from schemas.http import BatchRequest, BatchResponse, JobList
 from schemas.status import JobState, StatusEvent
-from streamer.api import (ApiError, accept, check_request, gateway, job_id_of, json_response, read_model,
-                          with_urls)
+from streamer.api import (
+    ApiError,
+    accept,
+    check_request,
+    gateway,
+    job_id_of,
+    json_response,
+    read_model,
+    with_urls,
+)
 from streamer.jobs import DELETE_STAGE
 from streamer.state import GatewayState
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from core.kafka_admin import ensure_topics
 from processors.settings import KafkaSettings
 from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
@@ -21,7 +22,6 @@ from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
 from schemas.topics import MAX_RECORD_BYTES
 from streamer.jobs import JobBoard
-from streamer.kafka_admin import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,15 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from schemas.avatars import AvatarPage, AvatarRecord, AvatarTrainResponse
 from schemas.base import Message
-from schemas.http import (BatchRequest, BatchResponse, ErrorBody, GenerateRequest, GenerateResponse, JobList,
-                          JobStatus)
+from schemas.http import (
+    BatchRequest,
+    BatchResponse,
+    ErrorBody,
+    GenerateRequest,
+    GenerateResponse,
+    JobList,
+    JobStatus,
+)
 from schemas.speech import CloneResponse, TtsRequest, VoiceList
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
 

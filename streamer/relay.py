@@ -16,11 +16,20 @@ import logging
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs, timing_of
 from schemas.base import Message
 from schemas.status import JobState
-from schemas.ws import KIND_INIT, KIND_MEDIA, MediaMessage, WsCaptions, WsEnd, WsError, WsInit, WsStatus
+from schemas.ws import (
+    KIND_INIT,
+    KIND_MEDIA,
+    MediaMessage,
+    WsCaptions,
+    WsEnd,
+    WsError,
+    WsInit,
+    WsStatus,
+)
 from streamer.api import with_urls
-from models.mp4_boxes import DEFAULT_MIME, mime_codecs, timing_of
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState

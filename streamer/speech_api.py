@@ -19,13 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from models.audio_probe import NotAudioError, probe_audio
-from models.sentences import split_sentences
-from models.tts_backend import SpeechBackend, SpeechError, SpeechRejected, VoiceRegistry
-from models.tts_elevenlabs import ElevenLabsBackend
-from models.tts_piper import PiperBackend, PiperSpeaker
-from processors.voices import build_registry
-from processors.voices import is_known_voice as _known
+from core.voices import build_registry
+from core.voices import is_known_voice as _known
+from models.speech.audio_probe import NotAudioError, probe_audio
+from models.speech.sentences import split_sentences
+from models.speech.tts_backend import SpeechBackend, SpeechError, SpeechRejected, VoiceRegistry
+from models.speech.tts_elevenlabs import ElevenLabsBackend
+from models.speech.tts_piper import PiperBackend, PiperSpeaker
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from streamer.api import error, json_response, read_model
 from streamer.settings import GatewaySettings

@@ -8,7 +8,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.store import MediaStore
+from core.store import MediaStore
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings

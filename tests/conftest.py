@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streamer.stack import Stack
+from cli.stack import Stack
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 
 pytest_plugins = ["tests.fakes.conftest_fixtures"]  # the fake ElevenLabs server's fixtures

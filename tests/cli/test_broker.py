@@ -23,7 +23,7 @@ async def _create_and_list(bootstrap: str) -> list[str]:
 
 
 def test_broker_command_prints_bootstrap_and_stops_cleanly(tmp_path: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "streamer.cli", "--data-dir", str(tmp_path), "broker"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--data-dir", str(tmp_path), "broker"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             env={k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"})
     try:

@@ -40,7 +40,7 @@ def _alive(pid: int) -> bool:
 
 def _start_up(data_dir: Path) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    proc = subprocess.Popen([sys.executable, "-m", "streamer.cli", "--data-dir", str(data_dir), "up"],
+    proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--data-dir", str(data_dir), "up"],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()

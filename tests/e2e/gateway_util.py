@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import httpx
 
-from streamer.embedded_kafka import free_port
-from streamer.stack import Stack
+from cli.embedded_kafka import free_port
+from cli.stack import Stack
 
 T = TypeVar("T")
 

@@ -18,12 +18,11 @@ import numpy as np
 import pytest
 from skimage import data
 
-from models.avatar import SAMPLE_AVATAR_ID, sample_image
-from models.sample_clip import make_clip
-from processors.store import MediaStore
-from streamer.stack import Stack
+from cli.stack import Stack
+from core.store import MediaStore
+from models.avatars.sample import SAMPLE_AVATAR_ID, make_clip, sample_image
 from tests.e2e.gateway_util import final_status
-from tests.models.test_avatar_prep import huge_png
+from tests.models.avatars.test_prep import huge_png
 
 W, H = 480, 360
 
@@ -137,7 +136,7 @@ async def test_unusable_uploads_fail_with_their_reason(stack: Stack, clip_bytes:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "streamer.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
                           timeout=120, cwd=Path(__file__).resolve().parents[2])
 
 

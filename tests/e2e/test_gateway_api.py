@@ -12,9 +12,9 @@ import orjson
 import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from cli.client import generate_and_watch, submit
+from cli.stack import Stack
 from schemas.pipeline import CaptionChunk, SegmentMeta, WordTiming
-from streamer.client import generate_and_watch, submit
-from streamer.stack import Stack
 from tests.e2e.gateway_util import completed, poll
 
 LONG_TEXT = " ".join(f"This is sentence number {i}, spoken slowly so that the job runs for a while." for i in range(12))
@@ -202,7 +202,7 @@ async def test_restarted_gateway_lists_and_streams_a_finished_job(stack: Stack, 
             assert result.job_id in {j["job_id"] for j in listed["jobs"]}
             status = (await http.get(f"/api/v1/status/{result.job_id}")).json()
             assert status["state"] == "completed" and status["segments"] == len(result.media)
-        from streamer.client import watch
+        from cli.client import watch
         replay = await watch(url, result.job_id, time.perf_counter())
     assert replay.init == result.init
     assert [m.data for m in replay.media] == [m.data for m in result.media]

@@ -13,11 +13,11 @@ import pytest
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from cli.stack import Stack
 from processors.settings import KafkaSettings
 from streamer.app import create_app
 from streamer.auth import key_hash
 from streamer.settings import GatewaySettings
-from streamer.stack import Stack
 
 KEY, OTHER_KEY = "k-alpha-0123456789", "k-beta-9876543210"
 
@@ -126,7 +126,7 @@ async def test_keyed_gateway_process_end_to_end(stack: Stack) -> None:
     import orjson
     import websockets
 
-    from streamer.client import generate_and_watch
+    from cli.client import generate_and_watch
     from tests.e2e.gateway_util import extra_gateway
 
     env = {"AVATAR_API_KEYS": key_hash(KEY), "AVATAR_DEV_MODE": "0"}

@@ -13,10 +13,10 @@ import time
 import orjson
 import websockets
 
-from processors.store import MediaStore
+from cli.client import submit, watch
+from cli.stack import Stack
+from core.store import MediaStore
 from schemas.ws import KIND_INIT, MediaMessage
-from streamer.client import submit, watch
-from streamer.stack import Stack
 from tests.e2e.gateway_util import completed, extra_gateway
 
 SCRIPT = ("Resuming works from any segment. A client may drop at any moment. "
@@ -84,7 +84,7 @@ async def test_replicas_each_relay_every_job(stack: Stack) -> None:
 
 async def test_loadtest_small(stack: Stack) -> None:
     """A small run of `avatar-stream loadtest`: every stream complete and equal to the stored segments."""
-    from streamer.loadtest import run_load
+    from cli.loadtest import run_load
 
     report = await run_load(stack.url, watchers=6, jobs=2, text="Load test.", data_dir=stack.data_dir)
     for phase in ("one_job_many_watchers", "concurrent_jobs"):

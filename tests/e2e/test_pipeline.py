@@ -11,14 +11,15 @@ import httpx
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from models.animator import MouthAnimator
-from models.assemble import probe
-from models.avatar import SAMPLE_AVATAR_ID, load_avatar
-from processors.store import MediaStore
+from cli.client import download, generate_and_watch
+from cli.stack import Stack
+from core.store import MediaStore
+from models.avatars.avatar import load_avatar
+from models.avatars.sample import SAMPLE_AVATAR_ID
+from models.lipsync.animator import MouthAnimator
+from models.media.assemble import probe
 from schemas.pipeline import DeadLetterMeta
 from schemas.requests import ScriptRequest
-from streamer.client import download, generate_and_watch
-from streamer.stack import Stack
 from tests.e2e.gateway_util import final_status, wait_for_video
 
 TEXT = "Hello there. This is a short test of the talking avatar, speaking two sentences."

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import async_playwright
 
-from streamer.stack import Stack
+from cli.stack import Stack
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,13 +8,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from models.avatar import SAMPLE_AVATAR_ID, load_avatar
-from models.tts_piper import PiperSpeaker
-from processors.render_offline import render_text
+from cli.client import generate_and_watch
+from cli.render_offline import render_text
+from cli.stack import Stack
+from core.store import MediaStore
+from models.avatars.avatar import load_avatar
+from models.avatars.sample import SAMPLE_AVATAR_ID
+from models.speech.tts_piper import PiperSpeaker
 from processors.settings import WorkerSettings
-from processors.store import MediaStore
-from streamer.client import generate_and_watch
-from streamer.stack import Stack
 from tests.e2e.gateway_util import wait_for_video
 
 TEXT = "Offline and streamed. They render the same frames, chunk by chunk, sentence by sentence."

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 
-from models.assemble import probe
-from streamer.client import generate_and_watch
-from streamer.stack import Stack
+from cli.client import generate_and_watch
+from cli.stack import Stack
+from models.media.assemble import probe
 from tests.e2e.gateway_util import wait_for_video
 
 

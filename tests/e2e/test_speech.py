@@ -10,11 +10,11 @@ import httpx
 import numpy as np
 from aiokafka import AIOKafkaConsumer
 
-from models.audio_chunks import frame_align
-from models.sentences import split_sentences
+from cli.client import generate_and_watch, submit
+from cli.stack import Stack
+from models.speech.audio_chunks import frame_align
+from models.speech.sentences import split_sentences
 from schemas.pipeline import AudioChunkMeta, CaptionChunk
-from streamer.client import generate_and_watch, submit
-from streamer.stack import Stack
 from tests.e2e.gateway_util import final_status, wait_for_video
 from tests.fakes.elevenlabs_server import CHAR_S, FakeElevenLabs
 
@@ -133,8 +133,8 @@ async def test_local_voice_captions_cover_every_word_in_order(stack: Stack) -> N
 
 
 async def test_bench_measures_first_audio_chunk_on_the_topic(stack: Stack) -> None:
-    from streamer.bench_tts import measure
-    from streamer.cli_speech import BENCH_SCRIPT
+    from cli.bench_tts import measure
+    from cli.speech_commands import BENCH_SCRIPT
 
     assert len(BENCH_SCRIPT.split()) == 40
     (result,) = await measure(stack, BENCH_SCRIPT, runs=1)

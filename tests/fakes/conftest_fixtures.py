@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streamer.embedded_kafka import free_port
+from cli.embedded_kafka import free_port
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 
 

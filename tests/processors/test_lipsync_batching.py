@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from models.animator import MouthAnimator
-from models.audio_chunks import plan_chunks
-from models.avatar import Avatar, sample_avatar
-from models.lipsync_engine import Wav2LipRenderer
-from models.render import job_windows
-from models.wav2lip import Wav2Lip, save_checkpoint
+from models.avatars.avatar import Avatar
+from models.avatars.sample import sample_avatar
+from models.lipsync.animator import MouthAnimator
+from models.lipsync.engine import Wav2LipRenderer
+from models.lipsync.render import job_windows
+from models.lipsync.wav2lip import Wav2Lip, save_checkpoint
+from models.speech.audio_chunks import plan_chunks
 from processors.lipsync import Renderers
 from processors.settings import LipsyncSettings, WorkerSettings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.audio_chunks import PlannedChunk, cut_with_context
-from models.tts_backend import Utterance
-from models.word_timing import Word
+from models.speech.audio_chunks import PlannedChunk, cut_with_context
+from models.speech.tts_backend import Utterance
+from models.speech.word_timing import Word
 from processors.tts import _AlreadyDone, _captions, _carry, _cursor, _starting_cursor
 from schemas.pipeline import JobRef, Sentence, TtsCursor
 

@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 
+from core.store import MediaStore
 from processors.settings import KafkaSettings
-from processors.store import MediaStore
 from schemas.pipeline import SegmentMeta
 from schemas.status import JobState, StatusEvent
 from schemas.ws import KIND_MEDIA, MediaMessage

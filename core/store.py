@@ -1,0 +1,119 @@
+"""Where avatars, segments and final files live on disk (a shared volume in production).
+
+Ids are validated by the schemas before they get here; `_safe` checks again so
+no path built here can leave the store's root. Layout of the avatar part:
+`avatars/{id}/` (written whole by models.avatars.avatar.save_avatar, renamed into place)
+and `uploads/{name}` (an upload waiting for the avatars stage; its temp files
+are `uploads/.{name}.part`). Both work on a volume shared by gateway and workers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from models.avatars.avatar import SUMMARY_FILE, THUMBNAIL_FILE
+from schemas.avatars import UPLOAD_NAME_PATTERN
+from schemas.base import JOB_ID_PATTERN
+
+_ID = re.compile(JOB_ID_PATTERN)  # avatar ids follow the same rule
+
+
+_NAME = re.compile(UPLOAD_NAME_PATTERN)
+
+
+def _safe_name(name: str) -> str:
+    if not _NAME.match(name) or ".." in name:
+        raise ValueError(f"invalid file name {name!r}")
+    return name
+
+
+def _safe(identifier: str) -> str:
+    if not _ID.match(identifier):
+        raise ValueError(f"invalid id {identifier!r}")
+    return identifier
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def avatar_dir(self, avatar_id: str) -> Path:
+        return self.root / "avatars" / _safe(avatar_id)
+
+    def has_avatar(self, avatar_id: str) -> bool:
+        try:
+            return (self.avatar_dir(avatar_id) / "avatar.json").exists()
+        except ValueError:
+            return False
+
+    def avatar_summary(self, avatar_id: str) -> dict[str, Any] | None:
+        """The small record (name, size, quality) of a ready avatar, or None."""
+        try:
+            path = self.avatar_dir(avatar_id) / SUMMARY_FILE
+            return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+        except (ValueError, OSError):
+            return None
+
+    def avatar_ids(self) -> list[str]:
+        """Ready avatars (temp and old dirs start with '.', so they never show)."""
+        root = self.root / "avatars"
+        if not root.is_dir():
+            return []
+        return sorted(p.name for p in root.iterdir() if _ID.match(p.name) and (p / "avatar.json").exists())
+
+    def thumbnail_path(self, avatar_id: str) -> Path:
+        return self.avatar_dir(avatar_id) / THUMBNAIL_FILE
+
+    def delete_avatar(self, avatar_id: str) -> bool:
+        """Renamed away first, so readers see it whole or not at all; False when absent."""
+        directory = self.avatar_dir(avatar_id)
+        if not directory.exists():
+            return False
+        trash = Path(tempfile.mkdtemp(prefix=f".{avatar_id}.", suffix=".del", dir=directory.parent))
+        os.replace(directory, trash / "avatar")
+        shutil.rmtree(trash, ignore_errors=True)
+        return True
+
+    def upload_path(self, name: str) -> Path:
+        return self.root / "uploads" / _safe_name(name)
+
+    def new_upload_part(self, name: str) -> Path:
+        """A temp path beside the upload; rename it to upload_path(name) once complete."""
+        final = self.upload_path(name)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        return final.with_name(f".{final.name}.part")
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / _safe(job_id)
+
+    def segment_path(self, job_id: str, kind: str, seq: int) -> Path:
+        name = "init.mp4" if kind == "init" else f"{seq:06d}.m4s"
+        return self.job_dir(job_id) / "segments" / name
+
+    def final_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "final.mp4"
+
+    def write_segment(self, job_id: str, kind: str, seq: int, data: bytes) -> bool:
+        """Atomic; returns False when the segment was already stored (a redelivery)."""
+        path = self.segment_path(job_id, kind, seq)
+        if path.exists():
+            return False
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+        return True
+
+    def read_segments(self, job_id: str, total: int) -> tuple[bytes, list[bytes]]:
+        """The init segment and media segments 0..total-1; raises FileNotFoundError on a gap."""
+        init = self.segment_path(job_id, "init", 0).read_bytes()
+        return init, [self.segment_path(job_id, "media", i).read_bytes() for i in range(total)]
+
+    def delete_job(self, job_id: str) -> None:
+        shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
