@@ -31,12 +31,12 @@ def _progress_bar(label: str) -> Callable[[float], None]:
 
 
 def cmd_avatar_create(args: argparse.Namespace) -> int:
+    from core.settings import AvatarSettings
     from core.store import MediaStore
     from models.avatars.avatar import save_avatar, summary
     from models.avatars.media_read import UnusableMediaError
     from models.avatars.prep import prepare_file
     from processors.avatars import prep_settings
-    from processors.settings import AvatarSettings
 
     store = MediaStore(Path(args.data_dir))
     avatar_id = args.id or uuid.uuid4().hex

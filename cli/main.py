@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from cli import avatar_commands, load_commands, render_commands, speech_commands
+from core.settings import data_dir_from, log_level_from
 
 log = logging.getLogger("avatar_stream")
 
@@ -63,7 +64,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         env["AVATAR_HOST"] = args.host
     settings = GatewaySettings.from_env(env)
     uvicorn.run(create_app(settings), host=settings.host, port=args.port or settings.port,
-                log_level="info", ws_max_size=16 * 1024 * 1024)
+                log_level=settings.log_level, ws_max_size=16 * 1024 * 1024)
     return 0
 
 
@@ -103,7 +104,7 @@ def cmd_schemas(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-stream", description=__doc__)
-    parser.add_argument("--data-dir", default=os.environ.get("AVATAR_DATA_DIR", "data"),
+    parser.add_argument("--data-dir", default=str(data_dir_from(os.environ)),
                         help="avatars, segments, final files and the embedded broker's logs")
     sub = parser.add_subparsers(dest="command", required=True)
     avatar_commands.add_commands(sub)
@@ -142,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(os.environ.get("AVATAR_LOG_LEVEL", "INFO"))
+    _setup_logging(log_level_from(os.environ))
     return int(args.fn(args))
 
 

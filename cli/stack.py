@@ -19,9 +19,10 @@ import httpx
 
 from cli.embedded_kafka import EmbeddedKafka, _die_with_parent, free_port
 from core.kafka_admin import ensure_topics
+from core.settings import KafkaSettings
 from core.store import MediaStore
 from processors.avatars import ensure_sample_avatar
-from processors.settings import ALL_STAGES, KafkaSettings
+from processors.settings import ALL_STAGES
 from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)

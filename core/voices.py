@@ -3,10 +3,10 @@ ElevenLabs when a key is configured."""
 
 from __future__ import annotations
 
+from core.settings import ElevenLabsSettings
 from models.speech.tts_backend import SpeechBackend, VoiceRegistry
 from models.speech.tts_elevenlabs import ElevenLabsBackend, ElevenLabsConfig
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
-from processors.settings import ElevenLabsSettings
 
 
 def elevenlabs_backend(settings: ElevenLabsSettings) -> ElevenLabsBackend | None:

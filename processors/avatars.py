@@ -13,12 +13,12 @@ import logging
 
 import faust
 
+from core.settings import AvatarSettings
 from core.store import MediaStore
 from models.avatars.avatar import save_avatar
 from models.avatars.prep import PrepSettings, prepare_file
 from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from processors.context import StageContext
-from processors.settings import AvatarSettings
 from schemas.avatars import AVATAR_STAGE, AvatarTrainRequest
 from schemas.status import JobState
 

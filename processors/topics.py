@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import faust
 
-from processors.settings import KafkaSettings
+from core.settings import KafkaSettings
 
 
 @dataclass(frozen=True)

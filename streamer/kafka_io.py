@@ -15,7 +15,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from core.kafka_admin import ensure_topics
-from processors.settings import KafkaSettings
+from core.settings import KafkaSettings
 from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest

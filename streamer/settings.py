@@ -1,4 +1,5 @@
-"""Gateway settings, read from the environment once (prefix AVATAR_, plus KAFKA_BOOTSTRAP_SERVERS)."""
+"""Gateway settings, read from the environment once (prefix AVATAR_); the parts the workers
+share come from core.settings."""
 
 from __future__ import annotations
 
@@ -7,7 +8,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from processors.settings import AvatarSettings, ElevenLabsSettings, KafkaSettings
+from core.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_LOG_LEVEL,
+    AvatarSettings,
+    ElevenLabsSettings,
+    KafkaSettings,
+    data_dir_from,
+    log_level_from,
+)
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -28,7 +37,8 @@ def _key_hashes(env: Mapping[str, str]) -> frozenset[str]:
 @dataclass(frozen=True)
 class GatewaySettings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
-    data_dir: Path = Path("data")
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: str = DEFAULT_LOG_LEVEL
     host: str = "127.0.0.1"
     port: int = 8000
     jobs_in_memory: int = 64
@@ -58,7 +68,8 @@ class GatewaySettings:
         dev_default = "1" if not hashes and host in LOOPBACK_HOSTS else "0"
         return cls(
             kafka=KafkaSettings.from_env(env),
-            data_dir=Path(env.get("AVATAR_DATA_DIR", str(cls.data_dir))),
+            data_dir=data_dir_from(env),
+            log_level=log_level_from(env),
             host=host,
             port=int(env.get("AVATAR_PORT", cls.port)),
             jobs_in_memory=int(env.get("AVATAR_JOBS_IN_MEMORY", cls.jobs_in_memory)),

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import AvatarSettings
 from core.store import MediaStore
 from models.avatars.avatar import save_avatar
 from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from models.lipsync.animator import MouthAnimator
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import prep_settings
-from processors.settings import AvatarSettings
 
 
 @pytest.fixture(scope="module")

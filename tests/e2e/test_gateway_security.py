@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from cli.stack import Stack
-from processors.settings import KafkaSettings
+from core.settings import KafkaSettings
 from streamer.app import create_app
 from streamer.auth import key_hash
 from streamer.settings import GatewaySettings

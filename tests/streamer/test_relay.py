@@ -14,8 +14,8 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 
+from core.settings import KafkaSettings
 from core.store import MediaStore
-from processors.settings import KafkaSettings
 from schemas.pipeline import SegmentMeta
 from schemas.status import JobState, StatusEvent
 from schemas.ws import KIND_MEDIA, MediaMessage

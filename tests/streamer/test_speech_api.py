@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from starlette.applications import Starlette
 
-from processors.settings import ElevenLabsSettings
+from core.settings import ElevenLabsSettings
 from streamer import speech_api
 from streamer.app import EXCEPTION_HANDLERS
 from streamer.settings import GatewaySettings

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models.avatars.avatar import Avatar, avatar_from_image, load_avatar, save_avatar
-from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar, sample_image
 from models.avatars.face import FaceNotFoundError
+from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar, sample_image
 
 
 @pytest.fixture(scope="module")
