@@ -33,7 +33,7 @@ def _progress_bar(label: str) -> Callable[[float], None]:
 def cmd_avatar_create(args: argparse.Namespace) -> int:
     from core.settings import AvatarSettings
     from core.store import MediaStore
-    from models.avatars.avatar import save_avatar, summary
+    from models.avatars.avatar import AvatarSummary, save_avatar
     from models.avatars.media_read import UnusableMediaError
     from models.avatars.prep import prepare_file
     from processors.avatars import prep_settings
@@ -60,7 +60,7 @@ def cmd_avatar_create(args: argparse.Namespace) -> int:
                               "quality": None if report is None else report.to_json()}))
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    record = {**summary(avatar), "state": "ready"}
+    record = {**AvatarSummary.of(avatar).to_json(), "state": "ready"}
     if args.json:
         print(json.dumps(record))
     else:

@@ -15,8 +15,9 @@ from models.lipsync.engine import Wav2LipEngine, Wav2LipRenderer, render_batch
 from models.lipsync.render import AudioWindow, compose
 from models.lipsync.wav2lip import Precision, Wav2Lip
 from models.media.encode import EncodeSettings, SegmentEncoder
+from schemas.options import AUDIO_SAMPLE_RATE_HZ
 
-_SPF = 640
+_SPF = AUDIO_SAMPLE_RATE_HZ // 25  # audio samples per video frame at AudioWindow's default fps
 
 
 def _fps(frames: int, fn: Callable[[], object], repeats: int) -> float:
@@ -29,7 +30,7 @@ def _fps(frames: int, fn: Callable[[], object], repeats: int) -> float:
 
 def _speech(n_frames: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    t = np.arange(n_frames * _SPF) / 16000
+    t = np.arange(n_frames * _SPF) / AUDIO_SAMPLE_RATE_HZ
     envelope = 0.5 * (1 - np.cos(2 * np.pi * 3.0 * t))
     return (envelope * rng.normal(0, 4000, len(t))).clip(-32768, 32767).astype(np.int16)
 
@@ -57,11 +58,11 @@ def bench(avatar: Avatar, repeats: int = 3, chunk_frames: int = 25) -> dict[str,
         for batch in (1, 16):
             mels = rng.uniform(-4, 4, (batch, 80, 16)).astype(np.float32)
             faces = rng.integers(0, 255, (batch, 6, 96, 96), dtype=np.uint8)
-            row[f"network_batch{batch}_fps"] = _fps(batch, lambda m=mels, f=faces: engine.forward(m, f),
+            row[f"network_batch{batch}_fps"] = _fps(batch, lambda m=mels, f=faces, e=engine: e.forward(m, f),
                                                     repeats if batch > 1 else 4 * repeats)
         renderer = Wav2LipRenderer(avatar, engine)
         jobs = [(renderer, _window(chunk_frames, 100 * k, k)) for k in range(4)]
-        row["renderer_4_jobs_fps"] = _fps(4 * chunk_frames, lambda: render_batch(engine, jobs), repeats)
+        row["renderer_4_jobs_fps"] = _fps(4 * chunk_frames, lambda e=engine, j=jobs: render_batch(e, j), repeats)
         report[f"wav2lip_{name}"] = row
     animator = MouthAnimator(avatar)
     window = _window(chunk_frames, 0, 0)

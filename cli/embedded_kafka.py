@@ -20,6 +20,7 @@ import time
 import uuid
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from schemas.topics import MAX_RECORD_BYTES
 
@@ -71,7 +72,7 @@ def ensure_jars(cache_dir: Path, pom: Path = POM) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     log.info("resolving Kafka broker jars with Maven into %s", cache_dir)
     cmd = ["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={tmp}"]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise BrokerError(f"mvn failed ({done.returncode}): {done.stdout[-2000:]}{done.stderr[-2000:]}")
     shutil.rmtree(cache_dir, ignore_errors=True)
@@ -164,17 +165,14 @@ class EmbeddedKafka:
                 "-XX:TieredStopAtLevel=1", f"-Dlog4j2.configurationFile={log4j}",
                 "-cp", str(self.jars_dir / "*")]
         fmt = subprocess.run(java + ["kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props),
-                                     "--ignore-formatted"], capture_output=True, text=True)
+                                     "--ignore-formatted"], capture_output=True, text=True, check=False)
         if fmt.returncode != 0:
             raise BrokerError(f"storage format failed: {fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
-        stdout = open(self.data_dir / "broker.stdout", "ab")
-        try:
+        with open(self.data_dir / "broker.stdout", "ab") as stdout:
             self._proc = subprocess.Popen(java + ["kafka.Kafka", str(props)], stdout=stdout,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          preexec_fn=_die_with_parent)
-        finally:
-            stdout.close()
+                                          preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only
         self._wait_ready(offset, timeout_s)
         log.info("kafka broker ready at %s (logs in %s)", self.bootstrap, self.log_file)
         return self.bootstrap
@@ -215,7 +213,7 @@ class EmbeddedKafka:
             proc.kill()
             proc.wait()
 
-    def __enter__(self) -> EmbeddedKafka:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

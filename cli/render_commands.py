@@ -26,9 +26,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     from cli.render_offline import render_text
     from models.speech.tts_piper import PiperSpeaker
     from processors.settings import WorkerSettings
+    from schemas.options import AUDIO_SAMPLE_RATE_HZ
 
     settings = WorkerSettings.from_env({**os.environ, "AVATAR_DATA_DIR": args.data_dir})
-    speaker = PiperSpeaker(out_rate_hz=16000, deterministic=args.deterministic or settings.tts_deterministic)
+    speaker = PiperSpeaker(out_rate_hz=AUDIO_SAMPLE_RATE_HZ, deterministic=args.deterministic or settings.tts_deterministic)
     info, timings = render_text(args.text, _avatar(Path(args.data_dir), args.avatar), Path(args.out), settings,
                                 lambda text: speaker.synthesize(text).samples)
     report = {"out": args.out, "frames": timings.frames, "width": info.width, "height": info.height,

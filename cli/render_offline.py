@@ -1,7 +1,7 @@
 """A whole job rendered in this process, no Kafka: the same steps as the streaming stages.
 
 Sentences are split and spoken as the chunker and tts stages do, cut into the same chunks
-with the same context (``cut_with_context``), rendered by the lipsync stage's
+with the same context (the tts stage's ``cut_sentence``), rendered by the lipsync stage's
 :class:`Renderers`, composed and encoded as the encoder stage does, then remuxed like the
 assembler. Equal input therefore gives the streamed job's video.
 """
@@ -19,30 +19,24 @@ import numpy as np
 from models.avatars.avatar import Avatar
 from models.lipsync.render import AudioWindow, compose
 from models.media.assemble import MediaInfo, remux_to_mp4
-from models.media.encode import EncodeSettings, SegmentEncoder, output_size, scale_frames
-from models.speech.audio_chunks import AudioCarry, ReadyChunk, cut_with_context, frame_align
+from models.media.encode import EncodeSettings, SegmentEncoder
+from models.media.frame_size import output_size, scale_frames
+from models.speech.audio_chunks import AudioCarry, ReadyChunk
 from models.speech.sentences import split_sentences
 from processors.lipsync import Renderers
 from processors.settings import WorkerSettings
+from processors.tts import cut_sentence
 from schemas.options import AUDIO_SAMPLE_RATE_HZ, RenderOptions
 
 log = logging.getLogger(__name__)
 
 
-def job_chunks(sentences: list[np.ndarray], options: RenderOptions, settings: WorkerSettings) -> Iterator[ReadyChunk]:
+def job_chunks(sentences: list[np.ndarray], options: RenderOptions,
+               settings: WorkerSettings) -> Iterator[ReadyChunk]:
     """The tts stage's chunks (with context) for a job's spoken sentences, in order."""
-    fps = options.fps
-    before = round(settings.tts_context_before_s * AUDIO_SAMPLE_RATE_HZ)
-    after = round(settings.tts_context_after_s * AUDIO_SAMPLE_RATE_HZ)
     carry = AudioCarry()
     for seq, speech in enumerate(sentences):
-        samples = frame_align(speech, AUDIO_SAMPLE_RATE_HZ, fps)
-        if len(samples) == 0:
-            samples = np.zeros(AUDIO_SAMPLE_RATE_HZ // fps, dtype=np.int16)
-        ready, carry = cut_with_context(
-            carry, seq, samples, AUDIO_SAMPLE_RATE_HZ, fps, options.chunk_frames,
-            options.first_chunk_frames if seq == 0 else None, before, after,
-            final=seq == len(sentences) - 1)
+        ready, carry = cut_sentence(carry, seq, len(sentences), speech, options, settings)
         yield from ready
 
 

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import httpx
 
@@ -62,7 +63,7 @@ class Stack:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, env={**self._child_env(), **(extra_env or {})},
-                preexec_fn=_die_with_parent)
+                preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only
 
     def start(self, timeout_s: float = 120.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,7 @@ class Stack:
         if self.broker is not None:
             self.broker.stop()
 
-    def __enter__(self) -> Stack:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -5,6 +5,9 @@ no path built here can leave the store's root. Layout of the avatar part:
 `avatars/{id}/` (written whole by models.avatars.avatar.save_avatar, renamed into place)
 and `uploads/{name}` (an upload waiting for the avatars stage; its temp files
 are `uploads/.{name}.part`). Both work on a volume shared by gateway and workers.
+A job's segments lie in `jobs/{id}/segments/` as `init.mp4` and `{seq:06d}.m4s`, each
+beside its record's SegmentMeta (`init.json`, `{seq:06d}.json`), so a segment replayed
+from disk keeps the timing its record carried.
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from models.avatars.avatar import SUMMARY_FILE, THUMBNAIL_FILE
+from models.avatars.avatar import SUMMARY_FILE, THUMBNAIL_FILE, AvatarSummary
 from schemas.avatars import UPLOAD_NAME_PATTERN
 from schemas.base import JOB_ID_PATTERN
+from schemas.pipeline import SegmentMeta
 
 _ID = re.compile(JOB_ID_PATTERN)  # avatar ids follow the same rule
 
@@ -31,6 +34,13 @@ def _safe_name(name: str) -> str:
     if not _NAME.match(name) or ".." in name:
         raise ValueError(f"invalid file name {name!r}")
     return name
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
 
 
 def _safe(identifier: str) -> str:
@@ -52,12 +62,12 @@ class MediaStore:
         except ValueError:
             return False
 
-    def avatar_summary(self, avatar_id: str) -> dict[str, Any] | None:
-        """The small record (name, size, quality) of a ready avatar, or None."""
+    def avatar_summary(self, avatar_id: str) -> AvatarSummary | None:
+        """The small record (name, size, quality) of a ready avatar; None when absent or unreadable."""
         try:
             path = self.avatar_dir(avatar_id) / SUMMARY_FILE
-            return json.loads(path.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
-        except (ValueError, OSError):
+            return AvatarSummary.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, OSError, KeyError, TypeError):
             return None
 
     def avatar_ids(self) -> list[str]:
@@ -99,16 +109,31 @@ class MediaStore:
     def final_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "final.mp4"
 
+    def segment_meta_path(self, job_id: str, kind: str, seq: int) -> Path:
+        return self.segment_path(job_id, kind, seq).with_suffix(".json")
+
     def write_segment(self, job_id: str, kind: str, seq: int, data: bytes) -> bool:
         """Atomic; returns False when the segment was already stored (a redelivery)."""
         path = self.segment_path(job_id, kind, seq)
         if path.exists():
             return False
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        _write_atomic(path, data)
         return True
+
+    def write_segment_record(self, meta: SegmentMeta, data: bytes) -> bool:
+        """A segment record, its metadata first: whoever finds the bytes finds their timing.
+        Returns False when the segment was already stored (a redelivery)."""
+        if self.segment_path(meta.job_id, meta.kind, meta.seq).exists():
+            return False
+        _write_atomic(self.segment_meta_path(meta.job_id, meta.kind, meta.seq), meta.to_json())
+        return self.write_segment(meta.job_id, meta.kind, meta.seq, data)
+
+    def segment_meta(self, job_id: str, kind: str, seq: int) -> SegmentMeta | None:
+        """The stored record's metadata; None when it was stored without (or is unreadable)."""
+        try:
+            return SegmentMeta.from_json(self.segment_meta_path(job_id, kind, seq).read_bytes())
+        except (OSError, ValueError):
+            return None
 
     def read_segments(self, job_id: str, total: int) -> tuple[bytes, list[bytes]]:
         """The init segment and media segments 0..total-1; raises FileNotFoundError on a gap."""

@@ -1,4 +1,5 @@
-"""What every stage shares: the app, its topics, settings, a CPU pool and reporting.
+"""What every stage shares: the app, its topics, settings, the avatar cache, a CPU pool and
+reporting.
 
 `records()` is the one place a raw Kafka record becomes a schemas object; a record
 that cannot be read goes to the dead-letter topic with the reason, and the stage
@@ -13,19 +14,31 @@ import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import faust
 
 from core.store import MediaStore
+from models.avatars.avatar import Avatar
+from processors.avatar_cache import AvatarCache
 from processors.job_control import JobControl
 from processors.settings import WorkerSettings
 from processors.topics import Topics
+from schemas.base import Message
 from schemas.pipeline import DeadLetterMeta
 from schemas.status import JobState, StatusEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
+
+
+@dataclass(frozen=True)
+class HeaderRecord(Generic[M]):
+    """A record for a media topic: the meta travels as headers, the payload as the value."""
+
+    meta: M
+    value: bytes
 
 
 @dataclass
@@ -34,6 +47,7 @@ class StageContext:
     topics: Topics
     settings: WorkerSettings
     store: MediaStore
+    avatars: AvatarCache[Avatar]  # the worker's one cache, shared by the lipsync and encoder stages
     executor: ThreadPoolExecutor
     control: JobControl
 
@@ -50,7 +64,7 @@ class StageContext:
                 continue
             try:
                 record = parse(event)
-            except Exception as exc:  # any decode/validation failure is the record's fault
+            except Exception as exc:  # noqa: BLE001 - unreadable: the record's fault
                 await self.dead_letter(event, stage, f"{type(exc).__name__}: {exc}")
                 continue
             yield event, record
@@ -63,6 +77,9 @@ class StageContext:
                     stage, meta.reason)
         value = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
         await self.topics.deadletter.send(key=event.key, value=value, headers=meta.to_headers())
+
+    async def send(self, topic: faust.TopicT, job_id: str, record: HeaderRecord[Any]) -> None:
+        await topic.send(key=job_id.encode(), value=record.value, headers=record.meta.to_headers())
 
     async def report(self, job_id: str, stage: str, state: JobState, **fields: Any) -> None:
         event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)

@@ -12,8 +12,10 @@ import faust
 import mode
 
 from core.store import MediaStore
+from models.avatars.avatar import Avatar
 from processors import assembler, avatars, chunker, encoder, lipsync, tts
 from processors.app import create_app
+from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
 from processors.context import StageContext
 from processors.job_control import JobControl
@@ -35,8 +37,12 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
 def build_worker_app(settings: WorkerSettings) -> faust.App:
     app = create_app(settings)
     control = JobControl(settings.kafka.bootstrap_servers, settings.kafka.topics.status)
+    store = MediaStore(settings.data_dir)
+    # one copy of each avatar per worker: the encoder composes on it, the renderers are built on it
+    avatar_cache: AvatarCache[Avatar] = AvatarCache(store_loader(store), lambda avatar: avatar,
+                                                    settings.avatars.cache_size)
     ctx = StageContext(app=app, topics=declare_topics(app, settings.kafka), settings=settings,
-                       store=MediaStore(settings.data_dir),
+                       store=store, avatars=avatar_cache,
                        executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"),
                        control=control)
 

@@ -10,7 +10,7 @@ AUDIO_SAMPLE_RATE_HZ = 16000
 
 
 class RenderOptions(Message):
-    fps: int = Field(25, ge=10, le=50, description="video frames per second; must divide 16000")
+    fps: int = Field(25, ge=10, le=50, description=f"video frames per second; must divide {AUDIO_SAMPLE_RATE_HZ}")
     first_chunk_frames: int = Field(10, ge=1, le=250, description="the first chunk is short to cut time to first video")
     chunk_frames: int = Field(25, ge=5, le=250, description="frames per audio chunk / media segment after the first")
 

@@ -10,18 +10,19 @@ import os
 import re
 import time
 import uuid
-from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from models.avatars.avatar import AvatarSummary
 from models.avatars.media_read import MediaTooLargeError, UnusableMediaError, probe_media
 from schemas.avatars import (
     AVATAR_STAGE,
     MAX_AVATAR_NAME_CHARS,
     AvatarPage,
+    AvatarQuality,
     AvatarRecord,
     AvatarState,
     AvatarTrainRequest,
@@ -47,11 +48,12 @@ def _avatar_id(request: Request) -> str:
     return avatar_id
 
 
-def _ready(avatar_id: str, summary: dict[str, Any]) -> AvatarRecord:
-    fields = {k: summary.get(k) for k in ("name", "source_kind", "fps", "frames", "width", "height",
-                                          "created_at", "quality")}
-    return AvatarRecord(avatar_id=avatar_id, state="ready", progress=1.0,
-                        thumbnail_url=f"/api/v1/avatars/{avatar_id}/thumbnail", **fields)
+def _ready(avatar_id: str, summary: AvatarSummary) -> AvatarRecord:
+    quality = None if summary.quality is None else AvatarQuality.model_validate(summary.quality.to_json())
+    return AvatarRecord(avatar_id=avatar_id, name=summary.name, state="ready", progress=1.0,
+                        source_kind=summary.source_kind, fps=summary.fps, frames=summary.frames,
+                        width=summary.width, height=summary.height, created_at=summary.created_at,
+                        quality=quality, thumbnail_url=f"/api/v1/avatars/{avatar_id}/thumbnail")
 
 
 def _record(state: GatewayState, avatar_id: str) -> AvatarRecord | None:

@@ -3,7 +3,9 @@
 Sends a status message, then `init` (JSON, with the MSE type) and the init
 segment, then media segments from `?from_seq=N` (default 0) with no gap or
 duplicate, captions as they come, then `end`. Segments no longer in memory are
-read from the store. Each client has its own bounded outbox (see outbox.py).
+read from the store together with the SegmentMeta stored beside them, so a segment's
+start_s/duration_s always come from its record's metadata, never from parsing the
+MP4. Each client has its own bounded outbox (see outbox.py).
 Protocol: docs/websocket.md.
 """
 
@@ -16,7 +18,7 @@ import logging
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs, timing_of
+from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs
 from schemas.base import Message
 from schemas.status import JobState
 from schemas.ws import (
@@ -47,23 +49,33 @@ def _text(message: Message) -> str:
     return message.to_json().decode()
 
 
-def _init(state: GatewayState, view: JobView) -> bytes | None:
+def _init(state: GatewayState, view: JobView) -> tuple[bytes, str] | None:
+    """The init segment and its MSE type, from memory or else from the store."""
     if view.init is not None:
-        return view.init
-    path = state.store.segment_path(view.job_id, "init", 0)
-    return path.read_bytes() if path.exists() else None
+        data, mime = view.init, view.mime
+    else:
+        path = state.store.segment_path(view.job_id, "init", 0)
+        if not path.exists():
+            return None
+        data = path.read_bytes()
+        meta = state.store.segment_meta(view.job_id, "init", 0)
+        mime = None if meta is None else meta.mime
+    return data, mime or mime_codecs(data) or DEFAULT_MIME
 
 
-def _media(state: GatewayState, view: JobView, init: bytes, seq: int) -> MediaMessage | None:
+def _media(state: GatewayState, view: JobView, seq: int) -> MediaMessage | None:
     if seq in view.media:
         meta, data = view.media[seq]
         return MediaMessage(KIND_MEDIA, seq, meta.start_s, meta.duration_s, data)
     path = state.store.segment_path(view.job_id, "media", seq)
-    if path.exists():
-        data = path.read_bytes()
-        start_s, duration_s = timing_of(init, data)
-        return MediaMessage(KIND_MEDIA, seq, start_s, duration_s, data)
-    return None
+    if not path.exists():
+        return None
+    data = path.read_bytes()
+    stored = state.store.segment_meta(view.job_id, "media", seq)
+    if stored is None:  # stored without its record's metadata: the timing is unknown
+        log.debug("segment %d of job %s has no stored metadata; sending 0 s timing", seq, view.job_id)
+        return MediaMessage(KIND_MEDIA, seq, 0.0, 0.0, data)
+    return MediaMessage(KIND_MEDIA, seq, stored.start_s, stored.duration_s, data)
 
 
 def _total(view: JobView) -> int | None:
@@ -77,7 +89,7 @@ def _total(view: JobView) -> int | None:
 async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int) -> bool:
     """Queues everything the client should get; False when the client fell too far behind."""
     stall_s = state.settings.ws_stall_s
-    init: bytes | None = None
+    init: tuple[bytes, str] | None = None
     first_seq, last_status = next_seq, None
     captions_sent: set[int] = set()
     while True:
@@ -93,11 +105,11 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
             if not await out.put(item, stall_s):
                 return False
         if init is None and (init := _init(state, view)) is not None:
-            for item in (_text(WsInit(mime=view.mime or mime_codecs(init) or DEFAULT_MIME)),
-                         MediaMessage(KIND_INIT, 0, 0.0, 0.0, init).pack()):
+            data, mime = init
+            for item in (_text(WsInit(mime=mime)), MediaMessage(KIND_INIT, 0, 0.0, 0.0, data).pack()):
                 if not await out.put(item, stall_s):
                     return False
-        while init is not None and (message := _media(state, view, init, next_seq)) is not None:
+        while init is not None and (message := _media(state, view, next_seq)) is not None:
             if not await out.put(message.pack(), stall_s):
                 return False
             next_seq += 1

@@ -26,13 +26,13 @@ from models.speech.sentences import split_sentences
 from models.speech.tts_backend import SpeechBackend, SpeechError, SpeechRejected, VoiceRegistry
 from models.speech.tts_elevenlabs import ElevenLabsBackend
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
+from schemas.options import AUDIO_SAMPLE_RATE_HZ
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from streamer.api import error, json_response, read_model
 from streamer.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE_HZ = 16000
 VOICES_CACHE_S = 300.0
 MAX_TTS_BODY_BYTES = 64 * 1024
 MAX_CLONE_FILES = 25
@@ -44,7 +44,7 @@ class SpeechService:
     """The gateway's voices: registry, and the ElevenLabs list cached for a few minutes."""
 
     def __init__(self, settings: GatewaySettings) -> None:
-        piper = PiperBackend(lambda: PiperSpeaker(out_rate_hz=SAMPLE_RATE_HZ))
+        piper = PiperBackend(lambda: PiperSpeaker(out_rate_hz=AUDIO_SAMPLE_RATE_HZ))
         self.registry: VoiceRegistry = build_registry(piper, settings.elevenlabs)
         self._cache: tuple[float, VoiceList] | None = None
 

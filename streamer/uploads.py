@@ -84,7 +84,7 @@ async def receive_upload(request: Request, dest: Path, *, file_field: str = "fil
             if result.has_file:
                 raise UploadError(400, f"more than one {file_field!r} part")
             result.has_file, result.filename = True, part.filename
-            out.append(open(dest, "wb"))
+            out.append(open(dest, "wb"))  # noqa: SIM115 - closed in on_part_end or below
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         if part.name == file_field:
@@ -106,9 +106,10 @@ async def receive_upload(request: Request, dest: Path, *, file_field: str = "fil
     def on_end() -> None:
         result.complete = True
 
-    callbacks = dict(on_end=on_end, on_part_begin=on_part_begin, on_header_field=on_header_field,
-                     on_header_value=on_header_value, on_header_end=on_header_end,
-                     on_headers_finished=on_headers_finished, on_part_data=on_part_data, on_part_end=on_part_end)
+    callbacks = {"on_end": on_end, "on_part_begin": on_part_begin, "on_header_field": on_header_field,
+                 "on_header_value": on_header_value, "on_header_end": on_header_end,
+                 "on_headers_finished": on_headers_finished, "on_part_data": on_part_data,
+                 "on_part_end": on_part_end}
     parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:
         async for chunk in request.stream():

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.avatars.face import FaceGeometry, detect_face
+from models.avatars.face import FaceGeometry
 from models.avatars.quality import QualityReport
 
 logger = logging.getLogger(__name__)
@@ -75,48 +75,47 @@ class Avatar:
         return i if i < n else period - i
 
 
-def _even_crop(image: np.ndarray) -> np.ndarray:
-    """Drop at most one row/column so both sides are even."""
-    h, w = image.shape[:2]
-    return image[: h - h % 2, : w - w % 2]
+@dataclass(frozen=True)
+class AvatarSummary:
+    """The avatar's record without its frames: what listings read, stored as summary.json."""
 
+    avatar_id: str
+    name: str
+    fps: int
+    frames: int
+    width: int
+    height: int
+    source_kind: str  # "photo" or "video"
+    created_at: float | None  # unix seconds
+    quality: QualityReport | None
 
-def avatar_from_image(image: np.ndarray, avatar_id: str, name: str, max_side: int = 1280) -> Avatar:
-    """Single-frame avatar from an RGB photo, downscaled so its long side is <= max_side."""
-    import cv2
+    @classmethod
+    def of(cls, avatar: Avatar) -> AvatarSummary:
+        return cls(avatar_id=avatar.avatar_id, name=avatar.name, fps=avatar.fps,
+                   frames=int(avatar.frames.shape[0]), width=avatar.width, height=avatar.height,
+                   source_kind=avatar.source_kind, created_at=avatar.created_at, quality=avatar.quality)
 
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
-        raise ValueError("expected a uint8 image array")
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    elif image.ndim == 3 and image.shape[2] == 4:
-        image = image[:, :, :3]
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB image, got {image.shape}")
-    h, w = image.shape[:2]
-    scale = max_side / max(h, w)
-    if scale < 1.0:
-        size = (max(2, round(w * scale)), max(2, round(h * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        logger.info("downscaled avatar image %dx%d -> %dx%d", w, h, *size)
-    image = np.ascontiguousarray(_even_crop(image))
-    face = detect_face(image)
-    return Avatar(avatar_id=avatar_id, name=name, frames=image[None].copy(), faces=[face])
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "avatar_id": self.avatar_id,
+            "name": self.name,
+            "fps": self.fps,
+            "frames": self.frames,
+            "width": self.width,
+            "height": self.height,
+            "source_kind": self.source_kind,
+            "created_at": self.created_at,
+            "quality": None if self.quality is None else self.quality.to_json(),
+        }
 
-
-def summary(avatar: Avatar) -> dict[str, Any]:
-    """The avatar's record without its frames: what an API lists and shows."""
-    return {
-        "avatar_id": avatar.avatar_id,
-        "name": avatar.name,
-        "fps": avatar.fps,
-        "frames": int(avatar.frames.shape[0]),
-        "width": avatar.width,
-        "height": avatar.height,
-        "source_kind": avatar.source_kind,
-        "created_at": avatar.created_at,
-        "quality": None if avatar.quality is None else avatar.quality.to_json(),
-    }
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AvatarSummary:
+        """Raises KeyError, TypeError or ValueError when a field is missing or malformed."""
+        quality = data["quality"]
+        return cls(avatar_id=data["avatar_id"], name=data["name"], fps=int(data["fps"]),
+                   frames=int(data["frames"]), width=int(data["width"]), height=int(data["height"]),
+                   source_kind=data["source_kind"], created_at=data["created_at"],
+                   quality=None if quality is None else QualityReport.from_json(quality))
 
 
 def _thumbnail_jpeg(avatar: Avatar) -> bytes:
@@ -145,15 +144,16 @@ def save_avatar(avatar: Avatar, directory: Path) -> None:
         np.save(tmp / _FRAMES_FILE, avatar.frames, allow_pickle=False)
         if avatar.masks is not None:
             np.save(tmp / _MASKS_FILE, avatar.masks, allow_pickle=False)
+        summary = AvatarSummary.of(avatar).to_json()
         meta = {
-            **summary(avatar),
+            **summary,
             "version": _FORMAT_VERSION,
             "shape": list(avatar.frames.shape),
             "loop": "ping-pong",
             "faces": [face.to_json() for face in avatar.faces],
         }
         (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-        (tmp / SUMMARY_FILE).write_text(json.dumps(summary(avatar)), encoding="utf-8")
+        (tmp / SUMMARY_FILE).write_text(json.dumps(summary), encoding="utf-8")
         (tmp / THUMBNAIL_FILE).write_bytes(_thumbnail_jpeg(avatar))
         old = None
         if directory.exists():

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from models.media.frame_size import output_size
+
 if TYPE_CHECKING:
     import av
 
@@ -128,12 +130,6 @@ def _info(container, max_pixels: int) -> MediaInfo:  # type: ignore[no-untyped-d
     return MediaInfo("photo" if photo else "video", fmt, codec, width, height, duration_s)
 
 
-def output_size(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """Size to store frames at: long side <= max_side, both sides even."""
-    scale = min(1.0, max_side / max(width, height))
-    return max(2, int(round(width * scale)) // 2 * 2), max(2, int(round(height * scale)) // 2 * 2)
-
-
 def _timed_frames(container, stream) -> Iterator[tuple[float, av.VideoFrame]]:  # type: ignore[no-untyped-def]
     """(seconds from the first frame, av.VideoFrame) in presentation order."""
     rate = float(stream.average_rate or stream.guessed_rate or 25)
@@ -160,7 +156,7 @@ def read_frames(path: Path, *, fps: int, max_duration_s: float, max_side: int, m
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         width, height = output_size(info.width, info.height, max_side)
-        limit = 1 if info.kind == "photo" else max(1, int(round(max_duration_s * fps)))
+        limit = 1 if info.kind == "photo" else max(1, round(max_duration_s * fps))
         expected = limit if info.duration_s is None else min(limit, max(1, int(info.duration_s * fps)))
         out: list[np.ndarray] = []
         prev: tuple[float, av.VideoFrame] | None = None

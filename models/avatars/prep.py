@@ -11,7 +11,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ class PrepSettings:
     max_pixels: int = 40_000_000  # source picture size above this is refused before decoding
     pads: tuple[int, int, int, int] = (0, 10, 0, 0)  # top, bottom, left, right, as Wav2Lip's --pads
     smooth_sigma_frames: float = 1.5
-    limits: QualityLimits = QualityLimits()
+    limits: QualityLimits = field(default_factory=QualityLimits)
 
 
 class UnusableAvatarError(UnusableMediaError):
@@ -70,7 +70,7 @@ def mouth_mask(points: np.ndarray, crop: tuple[int, int, int, int], size_px: int
     mask = np.zeros((size_px, size_px), np.uint8)
     cv2.fillConvexPoly(mask, np.round(hull).astype(np.int32), 255, lineType=cv2.LINE_AA)
     mouth_w = float(np.ptp(lips[:, 0]))
-    grow = max(1, int(round(0.15 * mouth_w)))
+    grow = max(1, round(0.15 * mouth_w))
     mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
     return cv2.GaussianBlur(mask, (0, 0), sigmaX=max(1.0, 0.12 * mouth_w))
 
@@ -172,13 +172,13 @@ def prepare_file(path: Path, avatar_id: str, name: str, settings: PrepSettings =
             decoded.append(read_frames(path, fps=settings.fps, max_duration_s=settings.max_duration_s,
                                        max_side=settings.max_side, max_pixels=settings.max_pixels,
                                        on_frame=pipe.put))
-        except BaseException as exc:  # handed to the caller's thread below
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             failure.append(exc)
         finally:
             pipe.close()
 
     probed = probe_media(path, settings.max_pixels)  # headers only: for progress, and to fail fast
-    limit = 1 if probed.kind == "photo" else max(1, int(round(settings.max_duration_s * settings.fps)))
+    limit = 1 if probed.kind == "photo" else max(1, round(settings.max_duration_s * settings.fps))
     expected = limit if probed.duration_s is None else max(1, min(limit, int(probed.duration_s * settings.fps)))
     reader = threading.Thread(target=decode, name="avatar-decode", daemon=True)
     reader.start()

@@ -80,6 +80,6 @@ def write_clip(path: Path, frames: np.ndarray, fps: int, codec: str = "libx264")
 
 def make_clip(path: Path, seconds: float = 2.0, width: int = 640, height: int = 480, fps: int = 25) -> np.ndarray:
     """Write the moving-head clip to `path`; returns its (F, 2, 3) photo-to-frame maps."""
-    maps = head_motion(int(round(seconds * fps)), fps, width, height)
+    maps = head_motion(round(seconds * fps), fps, width, height)
     write_clip(path, render_frames(maps, width, height), fps)
     return maps

@@ -20,6 +20,7 @@ import numpy as np
 
 from models.avatars.avatar import Avatar
 from models.avatars.face import LOWER_LIP_SLICE, FaceGeometry
+from models.lipsync.mel import SAMPLE_RATE_HZ
 from models.lipsync.render import AudioWindow
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ _SMOOTH_KERNEL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0  # binomial: no over
 @dataclass(frozen=True)
 class AnimatorSettings:
     fps: int = 25
-    sample_rate_hz: int = 16000
+    sample_rate_hz: int = SAMPLE_RATE_HZ
     floor_dbfs: float = -45.0  # frame RMS at or below this: mouth closed
     ceiling_dbfs: float = -18.0  # frame RMS at or above this: mouth fully open
     max_open_ratio: float = 0.22  # full-open lip gap as a fraction of mouth width

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from models.avatars.avatar import Avatar
-from models.lipsync.mel import frame_windows, mel_window
+from models.lipsync.mel import SAMPLE_RATE_HZ, frame_windows, mel_window
 from models.lipsync.paste import PastePlan, paste, plan_paste
 from models.lipsync.render import AudioWindow, Box
 from models.lipsync.wav2lip import FACE_SIZE, Precision, Wav2Lip, pick_precision
@@ -84,8 +84,9 @@ class Wav2LipRenderer:
 
     def mel_windows(self, window: AudioWindow) -> np.ndarray:
         """(n_frames, 80, 16) exactly as the whole job's spectrogram would give them."""
-        if window.sample_rate_hz != 16000:
-            raise ValueError(f"Wav2Lip needs 16 kHz audio, got {window.sample_rate_hz}")
+        if window.sample_rate_hz != SAMPLE_RATE_HZ:
+            raise ValueError(f"Wav2Lip needs {SAMPLE_RATE_HZ / 1000:g} kHz audio, "
+                             f"got {window.sample_rate_hz}")
         span = mel_window(window.samples, window.start_sample, window.reaches_end(self.needed_after))
         return frame_windows(span, window.frame_start, window.n_frames, window.fps)
 

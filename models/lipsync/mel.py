@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE_HZ = 16000
+SAMPLE_RATE_HZ = 16000  # Wav2Lip's training rate, so the whole pipeline's audio rate
 N_FFT, HOP, WIN = 800, 200, 800
 N_MELS, FMIN_HZ, FMAX_HZ = 80, 55.0, 7600.0
 PREEMPHASIS = 0.97

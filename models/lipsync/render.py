@@ -14,6 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from models.avatars.avatar import Avatar
+from models.lipsync.mel import SAMPLE_RATE_HZ
 from models.speech.audio_chunks import AudioSpan
 
 CONTEXT_BEFORE_S = 0.2  # what the tts stage sends; renderers need at most this much
@@ -31,7 +32,7 @@ class AudioWindow:
     after: int
     frame_start: int  # job frame of the first own frame
     n_frames: int
-    sample_rate_hz: int = 16000
+    sample_rate_hz: int = SAMPLE_RATE_HZ
     fps: int = 25
 
     def __post_init__(self) -> None:
@@ -80,7 +81,7 @@ def compose(avatar: Avatar, frame_start: int, box: Box, patches: np.ndarray) -> 
     return frames
 
 
-def job_windows(samples: np.ndarray, spans: list[AudioSpan], fps: int, sample_rate_hz: int = 16000,
+def job_windows(samples: np.ndarray, spans: list[AudioSpan], fps: int, sample_rate_hz: int = SAMPLE_RATE_HZ,
                 before_s: float = CONTEXT_BEFORE_S, after_s: float = CONTEXT_AFTER_S) -> Iterator[AudioWindow]:
     """Windows over a whole job's audio as the tts stage cuts them: spans in job order,
     context clipped at the job's ends."""

@@ -27,6 +27,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from models.lipsync.mel import SAMPLE_RATE_HZ
 from models.media.mp4_boxes import find_box, fragment_tfdt, iter_boxes, mime_codecs
 
 log = logging.getLogger(__name__)
@@ -45,26 +46,10 @@ class EncodeSettings:
     width: int
     height: int
     fps: int = 25
-    sample_rate_hz: int = 16000  # mono int16 input audio
+    sample_rate_hz: int = SAMPLE_RATE_HZ  # mono int16 input audio
     crf: int = 23
     preset: str = "veryfast"
     audio_bitrate: int = 64000
-
-
-def output_size(width: int, height: int, max_side: int = 1280) -> tuple[int, int]:
-    """(width, height) of the video: the source size, scaled down so its long side is at most
-    ``max_side``, both even (yuv420p)."""
-    scale = min(1.0, max_side / max(width, height))
-    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
-
-
-def scale_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, h, w, 3) at size (w, h); unchanged when it already fits."""
-    import cv2
-
-    if frames.shape[2] == size[0] and frames.shape[1] == size[1]:
-        return frames
-    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
 
 
 @dataclass(frozen=True)

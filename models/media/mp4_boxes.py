@@ -1,8 +1,8 @@
 """Just enough ISO-BMFF (MP4) box reading for fragmented streams, without a media library.
 
-The encoder splits its output on top-level boxes and reads the codecs string; the
-gateway reads a stored segment's place on the timeline (video tfdt and sample
-durations) so segments replayed from disk keep their start_s/duration_s.
+The encoder splits its output on top-level boxes, finds a fragment's chunk from its
+video tfdt and reads the codecs string; the gateway reads that string only for an init
+segment stored without its metadata.
 """
 
 from __future__ import annotations
@@ -48,12 +48,6 @@ def find_box(data: bytes, path: list[bytes], start: int = 0, end: int | None = N
     return found[0] if found else None
 
 
-def _full_box_u32(data: bytes, box: Box, v0_offset: int, v1_offset: int) -> int:
-    """A 32-bit field of a full box whose position depends on its version byte."""
-    p = payload_start(data, box)
-    return int(struct.unpack_from(">I", data, p + (v1_offset if data[p] == 1 else v0_offset))[0])
-
-
 def _tfdt(data: bytes, traf: Box) -> int:
     tfdt = find_box(data, [b"tfdt"], payload_start(data, traf), sum(traf[1:]))
     if tfdt is None:
@@ -88,50 +82,3 @@ def mime_codecs(init: bytes) -> str | None:
             j += 1
         codecs.append(f"mp4a.40.{init[j + 2] >> 3}" if 0 <= j < len(init) - 2 else "mp4a.40.2")
     return f'video/mp4; codecs="{", ".join(codecs)}"' if codecs else None
-
-
-def video_track(init: bytes) -> tuple[int, int] | None:
-    """(track_id, timescale) of the video track of an init segment."""
-    for trak in find_all(init, [b"moov", b"trak"]):
-        inside = (payload_start(init, trak), sum(trak[1:]))
-        hdlr = find_box(init, [b"mdia", b"hdlr"], *inside)
-        if hdlr is None or init[payload_start(init, hdlr) + 8 : payload_start(init, hdlr) + 12] != b"vide":
-            continue
-        tkhd, mdhd = find_box(init, [b"tkhd"], *inside), find_box(init, [b"mdia", b"mdhd"], *inside)
-        if tkhd is None or mdhd is None:
-            return None
-        return _full_box_u32(init, tkhd, 12, 20), _full_box_u32(init, mdhd, 12, 20)
-    return None
-
-
-def _trun_duration(data: bytes, trun: Box, default_duration: int) -> int:
-    p = payload_start(data, trun)
-    flags = int.from_bytes(data[p + 1 : p + 4], "big")
-    count = struct.unpack_from(">I", data, p + 4)[0]
-    if not flags & 0x100:
-        return int(count * default_duration)
-    pos = p + 8 + (4 if flags & 0x1 else 0) + (4 if flags & 0x4 else 0)
-    stride = 4 * sum(1 for bit in (0x100, 0x200, 0x400, 0x800) if flags & bit)
-    return sum(int(struct.unpack_from(">I", data, pos + i * stride)[0]) for i in range(count))
-
-
-def timing_of(init: bytes, segment: bytes) -> tuple[float, float]:
-    """(start_s, duration_s) of the video in a media segment; (0, 0) when it cannot be read."""
-    track = video_track(init)
-    if track is None or track[1] == 0:
-        return 0.0, 0.0
-    track_id, timescale = track
-    for traf in find_all(segment, [b"moof", b"traf"]):
-        if _traf_track(segment, traf) != track_id:
-            continue
-        inside = (payload_start(segment, traf), sum(traf[1:]))
-        tfhd = find_box(segment, [b"tfhd"], *inside)
-        assert tfhd is not None  # _traf_track found it
-        t = payload_start(segment, tfhd)
-        flags = int.from_bytes(segment[t + 1 : t + 4], "big")
-        offset = t + 8 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
-        default_duration = int(struct.unpack_from(">I", segment, offset)[0]) if flags & 0x8 else 0
-        duration = sum(_trun_duration(segment, trun, default_duration)
-                       for trun in find_all(segment, [b"trun"], *inside))
-        return _tfdt(segment, traf) / timescale, duration / timescale
-    return 0.0, 0.0

@@ -14,6 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from models.lipsync.mel import SAMPLE_RATE_HZ
+
 _UPPER, _LOWER, _LEFT, _RIGHT = 13, 14, 61, 291  # face-mesh landmark indices
 _FLOOR_DBFS = -50.0
 
@@ -30,7 +32,7 @@ class SyncQuality:
         return asdict(self)
 
 
-def decode(path: Path, sample_rate_hz: int = 16000) -> tuple[list[np.ndarray], float, np.ndarray]:
+def decode(path: Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> tuple[list[np.ndarray], float, np.ndarray]:
     """RGB frames, fps, and mono int16 audio placed by its timestamps (priming trimmed)."""
     with av.open(str(path)) as container:
         vstream = container.streams.video[0]
@@ -96,9 +98,9 @@ def lagged_correlation(mouth: np.ndarray, envelope: np.ndarray, lag: int) -> flo
 
 
 def measure(path: Path, max_lag_frames: int = 10) -> SyncQuality:
-    frames, fps, audio = decode(path)
+    frames, fps, audio = decode(path, SAMPLE_RATE_HZ)
     mouth = mouth_openings(frames)
-    envelope = audio_envelope(audio, 16000, fps, len(frames))
+    envelope = audio_envelope(audio, SAMPLE_RATE_HZ, fps, len(frames))
     lags = range(-max_lag_frames, max_lag_frames + 1)
     scores = [lagged_correlation(mouth, envelope, lag) for lag in lags]
     best = int(np.argmax(scores))

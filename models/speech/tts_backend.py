@@ -89,14 +89,6 @@ class VoiceRegistry:
                               f"(configured: {known})")
         return backend, name
 
-    def accepts(self, voice_id: str) -> bool:
-        """Whether the id names a configured backend (the voice itself is checked when used)."""
-        try:
-            self.resolve(voice_id)
-        except LookupError:
-            return False
-        return True
-
     def backend(self, prefix: str) -> SpeechBackend | None:
         return self._backends.get(prefix)
 

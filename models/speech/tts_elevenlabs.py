@@ -22,6 +22,7 @@ import numpy as np
 from elevenlabs.client import AsyncElevenLabs
 from elevenlabs.core.api_error import ApiError
 
+from models.lipsync.mel import SAMPLE_RATE_HZ
 from models.speech.tts_backend import SpeechError, SpeechRejected, Utterance, VoiceInfo
 from models.speech.word_timing import words_from_characters
 
@@ -30,7 +31,7 @@ T = TypeVar("T")
 
 __all__ = ["ElevenLabsBackend", "ElevenLabsConfig"]
 
-SAMPLE_RATE_HZ = 16000
+_OUTPUT_FORMAT = f"pcm_{SAMPLE_RATE_HZ}"  # the API's name for raw int16 mono PCM at that rate
 _RETRY_STATUS = frozenset({408, 409, 429})
 
 
@@ -121,7 +122,7 @@ class ElevenLabsBackend:
         """One request's pieces; raises _Retry, SpeechRejected or SpeechError."""
         cfg = self.config
         stream = self._client.text_to_speech.stream_with_timestamps(
-            voice, text=text, model_id=cfg.model_id, output_format="pcm_16000",
+            voice, text=text, model_id=cfg.model_id, output_format=_OUTPUT_FORMAT,
             optimize_streaming_latency=cfg.optimize_streaming_latency,
             previous_text=previous_text, next_text=next_text, request_options=self._options())
         chunks = stream.__aiter__()
@@ -134,7 +135,7 @@ class ElevenLabsBackend:
                     chunk = await asyncio.wait_for(chunks.__anext__(), cfg.stall_timeout_s)
                 except StopAsyncIteration:
                     break
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     raise _Retry(f"stream stalled for {cfg.stall_timeout_s:g} s") from None
                 except (ApiError, httpx.TransportError) as exc:
                     raise self._classify(exc, voice) from None

@@ -21,12 +21,13 @@ import numpy as np
 import soxr
 from piper import PiperVoice, SynthesisConfig
 
+from models.lipsync.mel import SAMPLE_RATE_HZ
 from models.speech.tts_backend import Utterance, VoiceInfo
 from models.speech.word_timing import estimate_words
 
 _LOGGER = logging.getLogger(__name__)
 
-__all__ = ["SpeechAudio", "PiperBackend", "PiperSpeaker", "list_local_voices"]
+__all__ = ["PiperBackend", "PiperSpeaker", "SpeechAudio", "list_local_voices"]
 T = TypeVar("T")
 Runner = Callable[..., Awaitable[Any]]
 
@@ -70,7 +71,7 @@ class PiperSpeaker:
         self,
         model_path: Path | None = None,
         config_path: Path | None = None,
-        out_rate_hz: int = 16000,
+        out_rate_hz: int = SAMPLE_RATE_HZ,
         deterministic: bool = False,
         length_scale: float | None = None,
         warmup: bool = True,
@@ -183,7 +184,7 @@ class PiperBackend:
     prefix = "piper"
 
     def __init__(self, load: Callable[[], PiperSpeaker], run: Runner = _to_thread,
-                 sample_rate_hz: int = 16000) -> None:
+                 sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
         self._load = load
         self._run = run
         self._speaker: PiperSpeaker | None = None

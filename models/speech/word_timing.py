@@ -26,9 +26,6 @@ class Word:
     start_s: float
     end_s: float
 
-    def shifted(self, offset_s: float) -> Word:
-        return Word(self.text, self.start_s + offset_s, self.end_s + offset_s)
-
 
 def words_from_characters(
     characters: Sequence[str], starts_s: Sequence[float], ends_s: Sequence[float]

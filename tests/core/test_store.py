@@ -13,6 +13,7 @@ from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from models.lipsync.animator import MouthAnimator
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import prep_settings
+from schemas.pipeline import SegmentMeta
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,8 @@ def test_summary_listing_and_thumbnail(store: MediaStore) -> None:
     (store.root / "avatars" / ".half.tmp").mkdir()  # a save in progress is never listed
     assert store.avatar_ids() == [SAMPLE_AVATAR_ID]
     summary = store.avatar_summary(SAMPLE_AVATAR_ID)
-    assert summary is not None and summary["quality"]["verdict"] == "good" and summary["frames"] == 1
+    assert summary is not None and summary.quality is not None and summary.quality.verdict == "good"
+    assert summary.frames == 1 and (summary.width, summary.height) == (512, 512)
     assert store.thumbnail_path(SAMPLE_AVATAR_ID).read_bytes()[:2] == b"\xff\xd8"
     assert store.avatar_summary("missing") is None and store.avatar_summary("../x") is None
 
@@ -42,6 +44,19 @@ def test_delete_is_atomic_and_idempotent(store: MediaStore, tmp_path: Path) -> N
     assert other.delete_avatar("doomed") and not other.has_avatar("doomed")
     assert not other.delete_avatar("doomed")
     assert sorted(p.name for p in (tmp_path / "avatars").iterdir()) == []
+
+
+def test_segment_records_keep_their_metadata_beside_the_bytes(tmp_path: Path) -> None:
+    store = MediaStore(tmp_path)
+    init = SegmentMeta(job_id="j", kind="init", seq=0, mime="video/mp4")
+    media = SegmentMeta(job_id="j", kind="media", seq=0, start_s=0.0, duration_s=0.4)
+    assert store.write_segment_record(init, b"init") and store.write_segment_record(media, b"moof")
+    assert not store.write_segment_record(media.model_copy(update={"duration_s": 9.0}), b"other")
+    assert store.read_segments("j", 1) == (b"init", [b"moof"])
+    assert store.segment_meta("j", "init", 0) == init and store.segment_meta("j", "media", 0) == media
+    assert store.segment_meta("j", "media", 1) is None
+    store.delete_job("j")
+    assert store.segment_meta("j", "init", 0) is None
 
 
 def test_upload_names_cannot_leave_the_store(store: MediaStore) -> None:

@@ -1,14 +1,14 @@
-"""The tts stage's state as it lives in the Faust table: carry through JSON, redelivery, captions."""
+"""The tts stage's state as it lives in the Faust table: carry through JSON, redelivery."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pytest
 
-from models.speech.audio_chunks import PlannedChunk, cut_with_context
-from models.speech.tts_backend import Utterance
-from models.speech.word_timing import Word
-from processors.tts import _AlreadyDone, _captions, _carry, _cursor, _starting_cursor
+from models.speech.audio_chunks import cut_with_context
+from processors.tts_cursor import AlreadyDone, carry_from, cursor_after, starting_cursor
 from schemas.pipeline import JobRef, Sentence, TtsCursor
 
 RATE, FPS, SPF = 16000, 25, 640
@@ -31,15 +31,15 @@ def run(frames: list[int], audio: np.ndarray, redeliver: int | None = None) -> l
     for k in order:
         s = sentence(k, len(frames))
         try:
-            start = _starting_cursor(s, TtsCursor.from_json(stored) if stored else None)
-        except _AlreadyDone:
+            start = starting_cursor(s, TtsCursor.from_json(stored) if stored else None)
+        except AlreadyDone:
             continue
-        carry = _carry(start)
+        carry = carry_from(start)
         pos = offsets[k]
         ready, rest = cut_with_context(carry, k, audio[pos:pos + frames[k] * SPF], RATE, FPS, 25,
                                        10 if k == 0 else None, 3200, 4000, final=k == len(frames) - 1)
         out.extend((r.chunk.seq, r.chunk.frame_start, r.payload.tobytes(), r.before_samples) for r in ready)
-        stored = _cursor(k, carry, rest, start).to_json()
+        stored = cursor_after(k, carry, rest, start).to_json()
     return out
 
 
@@ -58,25 +58,14 @@ def test_table_round_trip_and_redelivery_give_the_same_chunks(redeliver: int | N
 def sizes(chunks: list[tuple[int, int, bytes, int]], frames: list[int]) -> list[int]:
     """Own samples per chunk, from consecutive frame starts."""
     starts = [f for _, f, _, _ in chunks] + [sum(frames)]
-    return [(b - a) * SPF for a, b in zip(starts, starts[1:], strict=False)]
+    return [(b - a) * SPF for a, b in itertools.pairwise(starts)]
 
 
 def test_older_redelivery_is_skipped_and_a_gap_is_an_error() -> None:
     cursor = TtsCursor(sentence_seq=3, chunk_start=5, frame_start=90, chunk_end=7, frame_end=120)
-    with pytest.raises(_AlreadyDone):
-        _starting_cursor(sentence(1, 6), cursor)
+    with pytest.raises(AlreadyDone):
+        starting_cursor(sentence(1, 6), cursor)
     with pytest.raises(RuntimeError, match="sentence 5 arrived but the cursor is at 3"):
-        _starting_cursor(sentence(5, 6), cursor)
+        starting_cursor(sentence(5, 6), cursor)
     with pytest.raises(RuntimeError, match="cursor is at None"):
-        _starting_cursor(sentence(2, 6), None)
-
-
-def test_captions_follow_the_job_timeline() -> None:
-    chunks = [PlannedChunk(4, 2, 100, 10), PlannedChunk(5, 2, 110, 25)]
-    words = [Word("one", 0.0, 0.3), Word("two", 0.35, 0.6), Word("three", 0.9, 1.2)]
-    captions = _captions("j1", Utterance(np.zeros(0, np.int16), RATE, words), 100, FPS, chunks)
-    assert [c.seq for c in captions] == [4, 5]
-    assert [w.text for w in captions[0].words] == ["one", "two"]
-    assert captions[0].words[0].start_s == 4.0 and captions[1].words[0].start_s == pytest.approx(4.9)
-    empty = _captions("j1", Utterance(np.zeros(0, np.int16), RATE, []), 100, FPS, chunks)
-    assert [c.words for c in empty] == [[], []]
+        starting_cursor(sentence(2, 6), None)

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas.export import EXPORTED, write_json_schemas
-from schemas.options import RenderOptions
+from schemas.options import AUDIO_SAMPLE_RATE_HZ, RenderOptions
 from schemas.pipeline import AudioChunkMeta, JobRef, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
@@ -34,6 +34,13 @@ def test_unknown_fields_and_bad_fps_are_refused() -> None:
     with pytest.raises(ValidationError, match="divide"):
         RenderOptions(fps=30)
     assert RenderOptions(fps=40).fps == 40
+
+
+def test_the_pipeline_audio_rate_is_the_one_models_default_to() -> None:
+    """schemas/ may not import models/, so the rate is written twice; they must agree."""
+    from models.lipsync.mel import SAMPLE_RATE_HZ
+
+    assert AUDIO_SAMPLE_RATE_HZ == SAMPLE_RATE_HZ
 
 
 def test_json_round_trip_and_defaults() -> None:

@@ -18,7 +18,7 @@ from core.settings import KafkaSettings
 from core.store import MediaStore
 from schemas.pipeline import SegmentMeta
 from schemas.status import JobState, StatusEvent
-from schemas.ws import KIND_MEDIA, MediaMessage
+from schemas.ws import KIND_INIT, KIND_MEDIA, MediaMessage
 from streamer import relay
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
@@ -83,6 +83,32 @@ async def test_stalled_client_dropped_fast_client_complete(tmp_path: Path) -> No
     assert errors and errors[-1]["code"] == relay.CODE_TOO_SLOW and "too slow" in errors[-1]["error"]
     assert {"type": "websocket.close", "code": relay.CODE_TOO_SLOW, "reason": "client too slow"} in slow_sent
     assert len([m for m in slow_sent if m.get("bytes")]) < total
+
+
+async def test_segments_replayed_from_the_store_keep_their_records_metadata(tmp_path: Path) -> None:
+    """A job whose segments are no longer in memory (an older job, or one from before a
+    restart): timing and MSE type come from the metadata stored beside each segment."""
+    app, board = _app(tmp_path)
+    store: MediaStore = app.state.gateway.store
+    mime = 'video/mp4; codecs="avc1.test, mp4a.40.2"'
+    store.write_segment_record(SegmentMeta(job_id="old", kind="init", seq=0, mime=mime), b"init bytes")
+    timings = [(0.0, 0.4), (0.4, 1.0), (1.4, 0.28)]
+    for seq, (start_s, duration_s) in enumerate(timings):
+        meta = SegmentMeta(job_id="old", kind="media", seq=seq, start_s=start_s, duration_s=duration_s)
+        assert store.write_segment_record(meta, bytes([seq]) * 100)
+    assert not store.write_segment_record(SegmentMeta(job_id="old", kind="media", seq=0), b"again")
+    store.write_segment("old", "media", 3, b"stored without metadata")
+    board.apply_status(StatusEvent(job_id="old", state=JobState.COMPLETED, stage="assembler", at=1.0,
+                                   segments=4))
+    sent: list[dict[str, Any]] = []
+    await asyncio.wait_for(_client(app, "old", None, sent, query=b"from_seq=1"), 5)
+
+    texts = _texts(sent)
+    assert [t["type"] for t in texts] == ["status", "init", "end"] and texts[1]["mime"] == mime
+    init, *media = [MediaMessage.unpack(m["bytes"]) for m in sent if m.get("bytes")]
+    assert init.kind == KIND_INIT and init.data == b"init bytes"
+    assert [(m.seq, m.start_s, m.duration_s) for m in media] == [(1, 0.4, 1.0), (2, 1.4, 0.28), (3, 0.0, 0.0)]
+    assert [m.data for m in media] == [bytes([1]) * 100, bytes([2]) * 100, b"stored without metadata"]
 
 
 async def test_unknown_job_and_bad_from_seq_are_refused(tmp_path: Path) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from models.avatars.avatar import Avatar, avatar_from_image, load_avatar, save_avatar
-from models.avatars.face import FaceNotFoundError
+from models.avatars.avatar import SUMMARY_FILE, Avatar, AvatarSummary, load_avatar, save_avatar
 from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar, sample_image
 
 
@@ -25,30 +24,6 @@ def test_sample_avatar_is_the_astronaut_photo(astronaut: Avatar) -> None:
     np.testing.assert_array_equal(astronaut.frames[0], sample_image())
     assert len(astronaut.faces) == 1
     assert astronaut.fps == 25
-
-
-def test_large_photo_is_downscaled_and_even() -> None:
-    big = cv2.resize(sample_image(), (1001, 1501), interpolation=cv2.INTER_CUBIC)
-    avatar = avatar_from_image(big, "big", "Big", max_side=640)
-    _, h, w, _ = avatar.frames.shape
-    assert max(h, w) <= 640 and h % 2 == 0 and w % 2 == 0
-    assert abs(h - 640) <= 1 and abs(w - round(1001 * 640 / 1501)) <= 1
-    x0, y0, x1, y1 = avatar.faces[0].box
-    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
-
-
-def test_odd_sizes_lose_at_most_one_pixel() -> None:
-    odd = np.ascontiguousarray(sample_image()[:511, :509])
-    avatar = avatar_from_image(odd, "odd", "Odd")
-    assert avatar.frames.shape == (1, 510, 508, 3)
-    np.testing.assert_array_equal(avatar.frames[0], odd[:510, :508])
-
-
-def test_photo_without_face_is_rejected() -> None:
-    from skimage import data
-
-    with pytest.raises(FaceNotFoundError):
-        avatar_from_image(data.coffee(), "coffee", "Coffee")
 
 
 def test_frame_index_ping_pongs(astronaut: Avatar) -> None:
@@ -79,6 +54,17 @@ def test_save_load_round_trip(astronaut: Avatar, tmp_path: Path) -> None:
         np.testing.assert_array_equal(a.mouth, b.mouth)
         np.testing.assert_array_equal(a.jaw, b.jaw)
         np.testing.assert_array_equal(a.inner_mouth, b.inner_mouth)
+
+
+def test_summary_file_round_trips_with_its_keys(astronaut: Avatar, tmp_path: Path) -> None:
+    save_avatar(astronaut, tmp_path / "a")
+    data = json.loads((tmp_path / "a" / SUMMARY_FILE).read_text(encoding="utf-8"))
+    assert list(data) == ["avatar_id", "name", "fps", "frames", "width", "height", "source_kind",
+                          "created_at", "quality"]
+    summary = AvatarSummary.from_json(data)
+    assert summary == AvatarSummary.of(astronaut) and summary.to_json() == data
+    assert (summary.frames, summary.width, summary.height, summary.source_kind) == (1, 512, 512, "photo")
+    assert summary.quality is not None and summary.quality == astronaut.quality
 
 
 def test_save_replaces_existing_and_leaves_no_temp_dirs(astronaut: Avatar, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Face detection on real photos: the astronaut has one face, coffee/flat images none."""
+"""Face geometry from the real preparation path: the astronaut has one face, coffee/cat/flat none."""
 
 from __future__ import annotations
 
@@ -6,17 +6,18 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from skimage import data
 
-from models.avatars.face import FaceGeometry, FaceNotFoundError, detect_face
+from models.avatars.face import FaceGeometry
+from models.avatars.prep import UnusableAvatarError, prepare_frames
+from models.avatars.sample import sample_avatar
 
 
 @pytest.fixture(scope="module")
 def astronaut_face() -> FaceGeometry:
-    return detect_face(data.astronaut())
+    return sample_avatar().faces[0]
 
 
 def _inside(points: np.ndarray, box: tuple[int, int, int, int]) -> bool:
@@ -50,31 +51,11 @@ def test_mouth_corners_are_left_and_right(astronaut_face: FaceGeometry) -> None:
     data.chelsea(),
     np.full((256, 320, 3), 128, np.uint8),
 ], ids=["coffee", "cat", "flat"])
-def test_no_face_raises(image: np.ndarray) -> None:
-    with pytest.raises(FaceNotFoundError):
-        detect_face(image)
-
-
-def test_face_not_found_is_value_error() -> None:
-    assert issubclass(FaceNotFoundError, ValueError)
-
-
-def test_largest_face_wins() -> None:
-    astro = data.astronaut()
-    small = cv2.resize(astro, (384, 384), interpolation=cv2.INTER_AREA)
-    canvas = np.full((512, 384 + 512, 3), 200, np.uint8)
-    canvas[:384, :384] = small
-    canvas[:, 384:] = astro
-    face = detect_face(canvas)
-    assert face.box[0] >= 384  # the full-size face on the right
-    assert _inside(face.mouth, face.box)
-
-
-def test_rejects_non_rgb_input() -> None:
-    with pytest.raises(ValueError):
-        detect_face(data.astronaut().astype(np.float32))
-    with pytest.raises(ValueError):
-        detect_face(data.camera())
+def test_no_face_is_found_where_there_is_none(image: np.ndarray) -> None:
+    h, w = image.shape[:2]
+    with pytest.raises(UnusableAvatarError, match="no face found"):
+        prepare_frames(np.ascontiguousarray(image[None, : h - h % 2, : w - w % 2]), "x", "X",
+                       source_kind="photo")
 
 
 def test_geometry_json_round_trip(astronaut_face: FaceGeometry) -> None:
@@ -90,6 +71,7 @@ def test_imports_are_light() -> None:
     code = (
         "import sys, models.avatars.face, models.avatars.avatar, models.lipsync.animator, models.avatars.prep\n"
         "import models.avatars.face_track, models.avatars.quality, models.avatars.media_read, models.avatars.sample\n"
+        "import models.media.frame_size\n"
         "bad = [m for m in ('mediapipe', 'faust', 'aiokafka', 'starlette', 'schemas') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 
@@ -116,7 +117,7 @@ def test_open_mouth_changes_the_lips_monotonically(animator: MouthAnimator, avat
     lip_diff = [float(np.abs(p[rows, cols] - original[rows, cols]).mean()) for p in patches]
     assert lip_diff[0] == 0.0
     assert lip_diff[-1] > 20.0
-    assert all(b >= a for a, b in zip(lip_diff, lip_diff[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(lip_diff))
     # The mouth interior is dark: the open mouth darkens the lip area on average.
     assert patches[-1][rows, cols].mean() < original[rows, cols].mean() - 10
     # The warp fades out towards the patch border, so pasting leaves no seam.
@@ -189,7 +190,7 @@ def test_chunks_with_context_render_as_the_whole_job(animator: MouthAnimator) ->
 def test_silence_is_still_even_between_words(animator: MouthAnimator) -> None:
     from models.lipsync.render import AudioWindow
 
-    audio, loud = _speech_like(40, seed=2)
+    audio, _ = _speech_like(40, seed=2)
     audio[10 * SPF:20 * SPF] = 0  # a pause
     level = animator.levels(AudioWindow(audio, 0, 0, 0, 40))
     assert np.all(level[13:17] == 0.0)  # deep in the pause: closed, no motion

@@ -153,15 +153,3 @@ def test_bad_chunk_shapes_raise() -> None:
             enc.add_chunk(np.zeros((2, H, W + 2, 3), np.uint8), sine(0, 2 * SPF))
     finally:
         enc.close()
-
-
-def test_output_size_keeps_the_avatar_size_and_caps_the_long_side() -> None:
-    from models.media.encode import output_size, scale_frames
-
-    assert output_size(512, 512) == (512, 512)
-    assert output_size(1920, 1080) == (1280, 720)
-    assert output_size(1080, 1920, max_side=640) == (360, 640)
-    assert all(v % 2 == 0 for v in output_size(1001, 777, max_side=501))
-    frames = _frames(0, 2)
-    assert scale_frames(frames, (W, H)) is frames
-    assert scale_frames(frames, (32, 24)).shape == (2, 24, 32, 3)

@@ -77,10 +77,10 @@ def test_slices_concatenate_to_input() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(n_samples=641), dict(n_samples=-640), dict(chunk_frames=0), dict(first_chunk_frames=0),
-     dict(sample_rate_hz=16000, fps=30)],
+    [{"n_samples": 641}, {"n_samples": -640}, {"chunk_frames": 0}, {"first_chunk_frames": 0},
+     {"sample_rate_hz": 16000, "fps": 30}],
 )
 def test_plan_chunks_rejects_bad_input(kwargs: dict[str, int]) -> None:
-    args = dict(n_samples=640, sample_rate_hz=16000, fps=25) | kwargs
+    args = {"n_samples": 640, "sample_rate_hz": 16000, "fps": 25} | kwargs
     with pytest.raises(ValueError):
         plan_chunks(**args)
