@@ -14,7 +14,7 @@ from models.lipsync.animator import MouthAnimator
 from models.lipsync.engine import Wav2LipEngine, Wav2LipRenderer, render_batch
 from models.lipsync.render import AudioWindow, compose
 from models.lipsync.wav2lip import Precision, Wav2Lip
-from models.media.encode import EncodeSettings, SegmentEncoder
+from models.media.encode import EncodeSettings, encode_chunk
 from schemas.options import AUDIO_SAMPLE_RATE_HZ
 
 _SPF = AUDIO_SAMPLE_RATE_HZ // 25  # audio samples per video frame at AudioWindow's default fps
@@ -76,13 +76,10 @@ def _pipeline_fps(avatar: Avatar, animator: MouthAnimator, chunk_frames: int, re
     windows = [_window(chunk_frames, k * chunk_frames, k) for k in range(4 * repeats)]
 
     def run() -> None:
-        encoder = SegmentEncoder(EncodeSettings(width=avatar.width, height=avatar.height))
-        try:
-            for w in windows:
-                frames = compose(avatar, w.frame_start, animator.patch_box, animator.render_chunk(w))
-                encoder.add_chunk(frames, w.own)
-            encoder.finish()
-        finally:
-            encoder.close()
+        settings = EncodeSettings(width=avatar.width, height=avatar.height)
+        for k, w in enumerate(windows):
+            frames = compose(avatar, w.frame_start, animator.patch_box, animator.render_chunk(w))
+            encode_chunk(settings, frames, w.frame_start, w.samples, w.before, w.after,
+                         k == len(windows) - 1, k)
 
     return _fps(len(windows) * chunk_frames, run, 1)

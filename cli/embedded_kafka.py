@@ -194,6 +194,11 @@ class EmbeddedKafka:
         self.stop()
         raise BrokerError(f"kafka did not start within {timeout_s:.0f}s; see {self.log_file}")
 
+    @property
+    def returncode(self) -> int | None:
+        """The broker process's exit code once it has ended; None while it runs (or before start)."""
+        return None if self._proc is None else self._proc.poll()
+
     def stop(self, timeout_s: float = 30.0) -> None:
         """Idempotent; a clean SIGTERM first so the logs stay consistent."""
         proc, self._proc = self._proc, None

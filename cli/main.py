@@ -22,12 +22,17 @@ def _setup_logging(level: str = "INFO") -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
-def _wait_for_signal() -> None:
-    """Blocks until SIGINT or SIGTERM."""
+def _signalled() -> threading.Event:
+    """Set on SIGINT or SIGTERM."""
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
-    done.wait()
+    return done
+
+
+def _wait_for_signal() -> None:
+    """Blocks until SIGINT or SIGTERM."""
+    _signalled().wait()
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -69,14 +74,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from cli.stack import Stack
+    """0 after Ctrl-C or SIGTERM; 1, with the reason logged, when a part died for good."""
+    from cli.stack import Stack, StackError
 
     stack = Stack(Path(args.data_dir), port=args.port)
     try:
         url = stack.start()
         print(url, flush=True)
         log.info("serving at %s; logs in %s; Ctrl-C stops everything", url, stack.data_dir / "logs")
-        _wait_for_signal()
+        stack.supervise(_signalled())
+    except StackError as exc:
+        log.error("up stops: %s", exc)
+        return 1
     finally:
         stack.stop()
     return 0

@@ -19,7 +19,7 @@ import numpy as np
 from models.avatars.avatar import Avatar
 from models.lipsync.render import AudioWindow, compose
 from models.media.assemble import MediaInfo, remux_to_mp4
-from models.media.encode import EncodeSettings, SegmentEncoder
+from models.media.encode import EncodeSettings, encode_chunk
 from models.media.frame_size import output_size, scale_frames
 from models.speech.audio_chunks import AudioCarry, ReadyChunk
 from models.speech.sentences import split_sentences
@@ -50,35 +50,32 @@ class RenderTimings:
 
 def render_audio(chunks: list[ReadyChunk], avatar: Avatar, renderers: Renderers, options: RenderOptions,
                  settings: WorkerSettings, out: Path) -> tuple[MediaInfo, RenderTimings]:
-    """Chunks -> renderer -> compose -> SegmentEncoder -> remuxed MP4 at ``out``."""
+    """Chunks -> renderer -> compose -> encode_chunk (each on its own) -> remuxed MP4 at ``out``."""
+    if not chunks:
+        raise ValueError("nothing to render: the job has no audio")
     video = settings.lipsync
     size = output_size(avatar.width, avatar.height, video.video_max_side)
-    encoder = SegmentEncoder(EncodeSettings(width=size[0], height=size[1], fps=options.fps,
-                                            sample_rate_hz=AUDIO_SAMPLE_RATE_HZ, crf=video.video_crf,
-                                            preset=video.video_preset))
-    segments: list[bytes] = []
+    encode = EncodeSettings(width=size[0], height=size[1], fps=options.fps,
+                            sample_rate_hz=AUDIO_SAMPLE_RATE_HZ, crf=video.video_crf,
+                            preset=video.video_preset)
+    init, segments = b"", []
     render_s = encode_s = 0.0
     frames = 0
-    try:
-        for item in chunks:
-            c = item.chunk
-            window = AudioWindow(item.payload, item.before_samples, item.after_samples, c.frame_start,
-                                 c.n_frames, AUDIO_SAMPLE_RATE_HZ, options.fps)
-            t0 = time.perf_counter()
-            [(box, patches)] = renderers.render([(avatar.avatar_id, window)])
-            t1 = time.perf_counter()
-            composed = scale_frames(compose(avatar, c.frame_start, box, patches), size)
-            segments += [s.data for s in encoder.add_chunk(composed, window.own)]
-            render_s, encode_s = render_s + t1 - t0, encode_s + time.perf_counter() - t1
-            frames += c.n_frames
+    for item in chunks:
+        c = item.chunk
+        window = AudioWindow(item.payload, item.before_samples, item.after_samples, c.frame_start,
+                             c.n_frames, AUDIO_SAMPLE_RATE_HZ, options.fps)
+        t0 = time.perf_counter()
+        [(box, patches)] = renderers.render([(avatar.avatar_id, window)])
         t1 = time.perf_counter()
-        segments += [s.data for s in encoder.finish()]
-        encode_s += time.perf_counter() - t1
-    finally:
-        encoder.close()
-    if encoder.init_segment is None:
-        raise ValueError("nothing to render: the job has no audio")
-    info = remux_to_mp4(encoder.init_segment, segments, out)
+        composed = scale_frames(compose(avatar, c.frame_start, box, patches), size)
+        segment = encode_chunk(encode, composed, c.frame_start, window.samples, window.before,
+                               window.after, item is chunks[-1], c.seq)
+        init = init or segment.init
+        segments.append(segment.media)
+        render_s, encode_s = render_s + t1 - t0, encode_s + time.perf_counter() - t1
+        frames += c.n_frames
+    info = remux_to_mp4(init, segments, out)
     return info, RenderTimings(0.0, render_s, encode_s, frames)
 
 

@@ -2,6 +2,8 @@
 
 Each part is a child process that gets SIGTERM when this process dies, and
 `stop()` ends them in reverse order, so Ctrl-C or SIGTERM leaves no orphans.
+`supervise()` (what `up` runs) starts a worker that died again, and gives up with
+the reason when workers keep dying or the gateway or the broker dies.
 """
 
 from __future__ import annotations
@@ -9,9 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -30,7 +37,35 @@ log = logging.getLogger(__name__)
 
 
 class StackError(RuntimeError):
-    """A part of the stack did not start."""
+    """A part of the stack did not start, or died for good."""
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """A worker that exits is started again, unless this many exits fall within the window."""
+
+    max_crashes: int = 3
+    window_s: float = 60.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RestartPolicy:
+        return cls(max_crashes=int(env.get("AVATAR_RESTART_MAX", cls.max_crashes)),
+                   window_s=float(env.get("AVATAR_RESTART_WINDOW_S", cls.window_s)))
+
+
+def exit_text(code: int) -> str:
+    """`-9 (SIGKILL)` for a signal, the code itself otherwise."""
+    if code < 0:
+        try:
+            return f"{code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return str(code)
+    return str(code)
+
+
+def _broker_exit(broker: EmbeddedKafka) -> int | None:
+    """The embedded broker's exit code once its process has ended, else None."""
+    return broker.returncode
 
 
 class Stack:
@@ -43,6 +78,7 @@ class Stack:
         self.stages = stages
         self.broker: EmbeddedKafka | None = None
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.restart = RestartPolicy.from_env(self.env)
 
     @property
     def url(self) -> str:
@@ -73,12 +109,50 @@ class Stack:
         kafka = KafkaSettings.from_env(self._child_env())
         asyncio.run(ensure_topics(self.bootstrap, kafka.topics.specs(kafka.partitions)))
         ensure_sample_avatar(MediaStore(self.data_dir))
-        ready = self.data_dir / "run" / "worker.ready"
-        ready.unlink(missing_ok=True)
-        self.spawn("worker", ["worker", "--ready-file", str(ready)], {"AVATAR_STAGES": ",".join(self.stages)})
+        self.spawn_worker()
         self.spawn("gateway", ["gateway", "--port", str(self.port)])
-        self._wait(ready, timeout_s)
+        self._wait(self.ready_file, timeout_s)
         return self.url
+
+    @property
+    def ready_file(self) -> Path:
+        """The worker's assignment as JSON ({"pid", "worker_id", "partitions"}), written once
+        its partitions are assigned and again after every rebalance."""
+        return self.data_dir / "run" / "worker.ready"
+
+    def spawn_worker(self) -> None:
+        self.ready_file.unlink(missing_ok=True)
+        self.spawn("worker", ["worker", "--ready-file", str(self.ready_file)],
+                   {"AVATAR_STAGES": ",".join(self.stages)})
+
+    def supervise(self, stop: threading.Event, poll_s: float = 0.5) -> None:
+        """Until `stop` is set: a worker that exits is started again, with a log line naming
+        its exit code. Raises StackError when the gateway or the broker exits, or when the
+        worker exits `restart.max_crashes` times within `restart.window_s`."""
+        exits: deque[float] = deque()
+        while not stop.wait(poll_s):
+            if self.broker is not None and (code := _broker_exit(self.broker)) is not None:
+                raise StackError(f"the broker exited with {exit_text(code)}; "
+                                 f"its log is {self.broker.log_file}")
+            for name, proc in list(self.procs.items()):
+                if (code := proc.poll()) is None:
+                    continue
+                log_file = self.data_dir / "logs" / f"{name}.log"
+                if name != "worker":
+                    raise StackError(f"the {name} exited with {exit_text(code)}; "
+                                     f"its log is {log_file}")
+                now = time.monotonic()
+                exits.append(now)
+                while exits and exits[0] < now - self.restart.window_s:
+                    exits.popleft()
+                if len(exits) >= self.restart.max_crashes:
+                    raise StackError(f"the worker exited {len(exits)} times within "
+                                     f"{self.restart.window_s:g} s, the last time with "
+                                     f"{exit_text(code)}; giving up (its log is {log_file})")
+                log.warning("the worker (pid %d) exited with %s; starting it again (exit %d within "
+                            "%g s; %d stop the stack)", proc.pid, exit_text(code), len(exits),
+                            self.restart.window_s, self.restart.max_crashes)
+                self.spawn_worker()
 
     def _wait(self, ready: Path, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

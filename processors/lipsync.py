@@ -107,12 +107,13 @@ def audio_window(meta: AudioChunkMeta, payload: bytes) -> AudioWindow:
 
 def frame_record(meta: AudioChunkMeta, window: AudioWindow, box: Box,
                  patches: np.ndarray) -> HeaderRecord[FrameChunkMeta]:
-    """The frames record: patches (uint8) then the chunk's own PCM (int16)."""
+    """The frames record: patches (uint8) then the chunk's PCM with its context (int16)."""
     data = np.ascontiguousarray(patches, dtype=np.uint8).tobytes()
     out = FrameChunkMeta(job=meta.job, seq=meta.seq, frame_start=meta.frame_start,
                          n_frames=meta.n_frames, box=box, patch_bytes=len(data),
-                         sample_rate_hz=meta.sample_rate_hz, is_last=meta.is_last)
-    return HeaderRecord(out, data + window.own.astype("<i2").tobytes())
+                         sample_rate_hz=meta.sample_rate_hz, is_last=meta.is_last,
+                         context_before_samples=window.before, context_after_samples=window.after)
+    return HeaderRecord(out, data + window.samples.astype("<i2").tobytes())
 
 
 async def _live_chunks(ctx: StageContext,

@@ -17,8 +17,9 @@ from core.settings import (
     data_dir_from,
     log_level_from,
 )
+from schemas.workers import STAGES
 
-ALL_STAGES = ("chunker", "tts", "lipsync", "encoder", "assembler", "avatars")
+ALL_STAGES = STAGES
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class WorkerSettings:
     tts_context_after_s: float = 0.25
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
     lipsync: LipsyncSettings = field(default_factory=LipsyncSettings)
+    heartbeat_s: float = 2.0  # between this worker's heartbeats on the workers topic
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -72,6 +74,9 @@ class WorkerSettings:
         unknown = set(stages) - set(ALL_STAGES)
         if unknown:
             raise ValueError(f"unknown stages {sorted(unknown)}; choose from {', '.join(ALL_STAGES)}")
+        heartbeat_s = float(env.get("AVATAR_HEARTBEAT_S", cls.heartbeat_s))
+        if heartbeat_s <= 0:
+            raise ValueError("AVATAR_HEARTBEAT_S must be a positive number of seconds")
         return cls(
             kafka=KafkaSettings.from_env(env),
             data_dir=data_dir_from(env),
@@ -88,4 +93,5 @@ class WorkerSettings:
             tts_context_after_s=float(env.get("AVATAR_TTS_CONTEXT_AFTER_S", cls.tts_context_after_s)),
             elevenlabs=ElevenLabsSettings.from_env(env),
             lipsync=LipsyncSettings.from_env(env),
+            heartbeat_s=heartbeat_s,
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +18,10 @@ from processors.app import create_app
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
 from processors.context import StageContext
+from processors.heartbeat import Heartbeat, assignment_of, partitions_by_topic, write_ready_file
+from processors.in_hand import InHandSensor, JobsInHand
 from processors.job_control import JobControl
+from processors.rebalance import rewind_uncommitted
 from processors.settings import WorkerSettings
 from processors.topics import declare_topics
 
@@ -34,7 +37,10 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
 }
 
 
-def build_worker_app(settings: WorkerSettings) -> faust.App:
+def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -> faust.App:
+    """`ready_file` is written (JSON: pid, worker_id, partitions by topic) after every
+    rebalance, once partitions are assigned and tables recovered: from the first one on, a
+    request would be served without waiting."""
     app = create_app(settings)
     control = JobControl(settings.kafka.bootstrap_servers, settings.kafka.topics.status)
     store = MediaStore(settings.data_dir)
@@ -45,37 +51,44 @@ def build_worker_app(settings: WorkerSettings) -> faust.App:
                        store=store, avatars=avatar_cache,
                        executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"),
                        control=control)
-
-    @app.service
-    class _Control(mode.Service):  # lifetime tied to the worker's: started and stopped with it
-        async def on_start(self) -> None:
-            await control.start()
-
-        async def on_stop(self) -> None:
-            await control.stop()
-
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)
+    stage_of_topic = {topic: name for name in settings.stages
+                      for topic in app.agents[name].channel.topics}
+    jobs = JobsInHand()
+    app.sensors.add(InHandSensor(jobs, stage_of_topic))
+    heartbeat = Heartbeat(app, settings, stage_of_topic, jobs)
+
+    @app.service
+    class _Lifetime(mode.Service):  # lifetime tied to the worker's: started and stopped with it
+        async def on_start(self) -> None:
+            await control.start()
+            await heartbeat.start()
+
+        async def on_stop(self) -> None:
+            await heartbeat.stop()
+            await control.stop()
+
+    async def on_rebalanced(sender: faust.App, **_: object) -> None:
+        if ready_file is not None:
+            assigned = partitions_by_topic(assignment_of(app))
+            write_ready_file(ready_file, heartbeat.worker_id, assigned)
+            log.info("worker ready")
+        heartbeat.beat_soon()
+        rewinds.add(asyncio.ensure_future(
+            rewind_uncommitted(app, settings.kafka.bootstrap_servers, settings.app_id)))
+        rewinds.difference_update({t for t in rewinds if t.done()})
+
+    rewinds: set[asyncio.Future[None]] = set()  # held so the tasks are not collected early
+    app.on_rebalance_complete.connect(on_rebalanced)
     return app
 
 
 def run_worker(settings: WorkerSettings, ready_file: Path | None = None) -> None:
-    """Blocks until SIGINT/SIGTERM; Faust's Worker owns the loop and the signals.
-
-    `ready_file` is written once partitions are assigned and tables recovered,
-    which is when a request would be served without waiting.
-    """
+    """Blocks until SIGINT/SIGTERM; Faust's Worker owns the loop and the signals."""
     if "lipsync" in settings.stages or "avatars" in settings.stages:
         ensure_sample_avatar(MediaStore(settings.data_dir))  # the default avatar works on any deployment
-    app = build_worker_app(settings)
-    if ready_file is not None:
-        ready_file.parent.mkdir(parents=True, exist_ok=True)
-
-        async def mark_ready(sender: faust.App, **_: object) -> None:
-            ready_file.write_text(f"{os.getpid()}\n")
-            log.info("worker ready")
-
-        app.on_rebalance_complete.connect(mark_ready)
+    app = build_worker_app(settings, ready_file)
     worker = faust.Worker(app, loglevel=settings.log_level)
     worker.execute_from_commandline()

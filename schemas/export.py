@@ -14,6 +14,7 @@ from schemas.http import (
     ErrorBody,
     GenerateRequest,
     GenerateResponse,
+    Health,
     JobList,
     JobStatus,
 )
@@ -28,11 +29,13 @@ from schemas.pipeline import (
 from schemas.requests import ScriptRequest
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
+from schemas.workers import WorkerHeartbeat
 
 EXPORTED: tuple[type[Message], ...] = (
     ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
     CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
     JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
+    WorkerHeartbeat, Health,
 )
 
 

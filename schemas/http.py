@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 
 from schemas.base import AVATAR_ID_PATTERN, Message
@@ -27,6 +29,15 @@ class GenerateResponse(Message):
     video_url: str
 
 
+class Stall(Message):
+    """A job that made no progress for a while: the stage it waits in, since when, and why."""
+
+    stage: str
+    since: float = Field(description="unix seconds of the job's last progress: a status event, "
+                                     "segment or caption")
+    reason: str
+
+
 class JobStatus(Message):
     job_id: str
     state: JobState
@@ -44,6 +55,8 @@ class JobStatus(Message):
     video_duration_s: float | None = None
     audio_duration_s: float | None = None
     video_url: str | None = None
+    stalled: Stall | None = Field(None, description="set while a queued or running job makes "
+                                                    "no progress")
 
 
 class ErrorBody(Message):
@@ -72,3 +85,31 @@ class JobList(Message):
     offset: int
     limit: int
     next_offset: int | None = None
+
+
+class StageHealth(Message):
+    workers: list[str] = Field(description="ids of the live workers that run this stage")
+    lag: int | None = Field(description="records its live workers have not committed yet; "
+                                        "None when none reports it")
+
+
+class WorkerHealth(Message):
+    worker_id: str
+    host: str
+    pid: int
+    stages: list[str]
+    age_s: float = Field(description="seconds since its last heartbeat")
+    partitions: dict[str, list[int]]
+    jobs: dict[str, list[str]]
+    lag: dict[str, int]
+
+
+class Health(Message):
+    """The gateway's view of the service: 200 while the broker answers, 503 when it does not."""
+
+    status: Literal["ok", "degraded"]
+    broker: bool
+    degraded: bool = Field(description="the broker does not answer, or a stage has no live worker")
+    reasons: list[str]
+    stages: dict[str, StageHealth]
+    workers: list[WorkerHealth] = Field(description="live workers, by worker id")

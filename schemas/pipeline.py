@@ -66,10 +66,12 @@ class CaptionChunk(Message):
 
 
 class FrameChunkMeta(Message):
-    """Value: rendered patches (n_frames, h, w, 3) uint8 then the chunk's PCM.
+    """Value: rendered patches (n_frames, h, w, 3) uint8, then the chunk's int16 PCM with its
+    context as in AudioChunkMeta (context_before_samples, own samples, context_after_samples).
 
-    Only the region the lip-sync stage changes travels; the encoder pastes it
-    into the avatar's own frames, which keeps records small.
+    Only the region the lip-sync stage changes travels; the encoder pastes it into the
+    avatar's own frames, which keeps records small. The audio context lets the encoder make
+    this chunk's segment on its own (AAC pre-roll), so any worker can encode any chunk.
     """
 
     job: JobRef
@@ -80,6 +82,8 @@ class FrameChunkMeta(Message):
     patch_bytes: int = Field(ge=0)
     sample_rate_hz: int
     is_last: bool
+    context_before_samples: int = Field(0, ge=0)
+    context_after_samples: int = Field(0, ge=0)
 
 
 class SegmentMeta(Message):

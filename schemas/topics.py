@@ -54,6 +54,10 @@ class TopicNames:
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}.workers"
+
     def specs(self, partitions: int) -> list[TopicSpec]:
         big = {"max.message.bytes": str(MAX_RECORD_BYTES), "retention.ms": str(24 * 3600 * 1000)}
         return [
@@ -66,4 +70,9 @@ class TopicNames:
             TopicSpec(self.avatars, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
             TopicSpec(self.status, partitions, {"cleanup.policy": "compact", "min.compaction.lag.ms": "0"}),
             TopicSpec(self.deadletter, 1, {"retention.ms": str(14 * 24 * 3600 * 1000)}),
+            # WorkerHeartbeat JSON, key worker_id: the newest per worker, a day at most
+            TopicSpec(self.workers, 1, {"cleanup.policy": "compact,delete",
+                                        "min.compaction.lag.ms": "0",
+                                        "retention.ms": str(24 * 3600 * 1000),
+                                        "segment.ms": str(3600 * 1000)}),
         ]

@@ -1,4 +1,4 @@
-"""HTTP handlers: submit a script, read a job's status, download its MP4, health."""
+"""HTTP handlers: submit a script, read a job's status, download its MP4."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from core.voices import is_known_voice
@@ -132,15 +132,7 @@ async def video(request: Request) -> Response:
                    {"state": view.status.state.value, "progress": view.status.progress})
 
 
-async def health(request: Request) -> Response:
-    """Liveness and broker readiness (503 when the broker cannot be reached)."""
-    broker = await gateway(request).kafka.broker_ok()
-    return JSONResponse({"status": "ok" if broker else "degraded", "broker": broker},
-                        status_code=200 if broker else 503)
-
-
 routes: list[BaseRoute] = [
-    Route("/health", health),
     Route("/api/v1/generate", generate, methods=["POST"]),
     Route("/api/v1/status/{job_id}", status),
     Route("/api/v1/video/{job_id}", video),

@@ -14,13 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.store import MediaStore
-from streamer import api, avatars_api, jobs_api, openapi, player, relay, speech_api
+from streamer import api, avatars_api, health, jobs_api, openapi, player, relay, speech_api
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings
+from streamer.stalls import watch_stalls
 from streamer.state import GatewayState
+from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,14 @@ def create_app(settings: GatewaySettings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         board = JobBoard(settings.jobs_in_memory)
-        kafka = GatewayKafka(settings.kafka, board)
-        state = GatewayState(settings, board, kafka, MediaStore(settings.data_dir))
+        workers = WorkerBoard()
+        kafka = GatewayKafka(settings.kafka, board, workers)
+        state = GatewayState(settings, board, kafka, MediaStore(settings.data_dir), workers)
         app.state.gateway = state
         try:
             await kafka.start()
             log.info("gateway connected to kafka at %s", settings.kafka.bootstrap_servers)
+            state.spawn(watch_stalls(board, workers, settings.stall_s))
             yield
         finally:
             await state.stop()
@@ -67,6 +71,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
     # Each API module owns its routes; this list is the whole surface of the gateway.
     routes = [
+        *health.routes,
         *api.routes,
         *avatars_api.routes,
         *jobs_api.routes,

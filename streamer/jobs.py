@@ -7,10 +7,11 @@ segments topic), so a restarted gateway comes back to the same jobs.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from schemas.http import JobStatus
+from schemas.http import JobStatus, Stall
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.status import JobState, StatusEvent
 
@@ -31,6 +32,7 @@ class JobView:
     total: int | None = None
     captions: dict[int, CaptionChunk] = field(default_factory=dict)
     deleted: bool = False
+    progress_at: float | None = None  # unix seconds of the last status event, segment or caption
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -45,6 +47,13 @@ class JobView:
             await asyncio.wait_for(event.wait(), timeout_s)
         except TimeoutError:
             pass
+
+    def progressed(self, at: float) -> None:
+        """Something arrived for this job (even a repeat): it is not stalled (any more)."""
+        self.progress_at = at if self.progress_at is None else max(self.progress_at, at)
+        if self.status.stalled is not None:
+            self.status = self.status.model_copy(update={"stalled": None})
+            self.notify()
 
 
 def _fold(status: JobStatus, event: StatusEvent) -> JobStatus:
@@ -100,17 +109,20 @@ class JobBoard:
     def apply_status(self, event: StatusEvent) -> JobView:
         view = self._view(event.job_id)
         view.status = _fold(view.status, event)
+        view.progressed(event.at)
         if event.stage == DELETE_STAGE:
             view.deleted = True
             view.init, view.media, view.captions = None, {}, {}
         view.notify()
         return view
 
-    def apply_segment(self, meta: SegmentMeta, data: bytes) -> None:
-        """Duplicates (same job, kind, seq) are dropped here, before any client sees them."""
+    def apply_segment(self, meta: SegmentMeta, data: bytes, at: float | None = None) -> None:
+        """Duplicates (same job, kind, seq) are dropped here, before any client sees them;
+        `at` (unix seconds, the record's time) is when the job last made progress."""
         view = self._view(meta.job_id)
         if view.deleted:
             return
+        view.progressed(time.time() if at is None else at)
         if meta.kind == "init":
             if view.init is not None:
                 return
@@ -124,12 +136,19 @@ class JobBoard:
         self._remember_media(meta.job_id)
         view.notify()
 
-    def apply_captions(self, chunk: CaptionChunk) -> None:
+    def apply_captions(self, chunk: CaptionChunk, at: float | None = None) -> None:
         view = self._jobs.get(chunk.job_id)
         if view is None or view.deleted or chunk.seq in view.captions:
             return
+        view.progressed(time.time() if at is None else at)
         view.captions[chunk.seq] = chunk
         view.notify()
+
+    def set_stalled(self, view: JobView, stall: Stall | None) -> None:
+        """Set by the stall watcher (streamer/stalls.py); progress clears it by itself."""
+        if view.status.stalled != stall:
+            view.status = view.status.model_copy(update={"stalled": stall})
+            view.notify()
 
     def _remember_media(self, job_id: str) -> None:
         self._with_media[job_id] = None

@@ -1,9 +1,10 @@
-"""The gateway's Kafka clients: a producer for requests and status, and two readers.
+"""The gateway's Kafka clients: a producer for requests and status, and the readers.
 
 Readers use no consumer group: every gateway replica reads every partition, so
-each one can relay every job. Status is read from the beginning of the compacted
-topic (that is how a restart finds its jobs); segments and captions from the end,
-with older segments served from the media store.
+each one can relay every job. Status and worker heartbeats are read from the
+beginning of their compacted topics (that is how a restart finds its jobs and the
+live workers); segments and captions from the end, with older segments served
+from the media store.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
 from schemas.topics import MAX_RECORD_BYTES
+from schemas.workers import WorkerHeartbeat
 from streamer.jobs import JobBoard
+from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +34,11 @@ class NotConnectedError(RuntimeError):
 
 
 class GatewayKafka:
-    def __init__(self, kafka: KafkaSettings, board: JobBoard) -> None:
+    def __init__(self, kafka: KafkaSettings, board: JobBoard,
+                 workers: WorkerBoard | None = None) -> None:
         self._kafka = kafka
         self._board = board
+        self._workers = WorkerBoard() if workers is None else workers
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[AIOKafkaConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -47,6 +52,7 @@ class GatewayKafka:
         await self._follow(names.status, from_start=True, handle=self._on_status)
         await self._follow(names.segments, from_start=False, handle=self._on_segment)
         await self._follow(names.captions, from_start=False, handle=self._on_captions)
+        await self._follow(names.workers, from_start=True, handle=self._on_heartbeat)
 
     async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
@@ -77,11 +83,17 @@ class GatewayKafka:
             self._board.apply_status(StatusEvent.from_json(record.value))
 
     def _on_segment(self, record: ConsumerRecord) -> None:
-        self._board.apply_segment(SegmentMeta.from_headers(record.headers), record.value or b"")
+        self._board.apply_segment(SegmentMeta.from_headers(record.headers), record.value or b"",
+                                  at=record.timestamp / 1000)
 
     def _on_captions(self, record: ConsumerRecord) -> None:
         if record.value is not None:
-            self._board.apply_captions(CaptionChunk.from_json(record.value))
+            self._board.apply_captions(CaptionChunk.from_json(record.value),
+                                       at=record.timestamp / 1000)
+
+    def _on_heartbeat(self, record: ConsumerRecord) -> None:
+        beat = None if record.value is None else WorkerHeartbeat.from_json(record.value)
+        self._workers.apply((record.key or b"").decode(errors="replace"), beat)
 
     async def send_request(self, request: ScriptRequest) -> None:
         await self._connected().send_and_wait(self._kafka.topics.requests, request.to_json(),

@@ -22,6 +22,7 @@ from schemas.http import (
     ErrorBody,
     GenerateRequest,
     GenerateResponse,
+    Health,
     JobList,
     JobStatus,
 )
@@ -62,6 +63,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                        415: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
     ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: ErrorBody, 404: ErrorBody,
                                                     413: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
+    ("GET", "/health"): Operation(None, {200: Health, 503: Health}),
     ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
         ("from_seq", "integer", "first media segment to send (default 0)"),
         ("api_key", "string", "API key, for browsers that cannot set headers"))),

@@ -17,6 +17,7 @@ from core.settings import (
     data_dir_from,
     log_level_from,
 )
+from schemas.workers import STAGES
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -32,6 +33,16 @@ def _key_hashes(env: Mapping[str, str]) -> frozenset[str]:
     if path:
         items += Path(path).read_text().splitlines()
     return frozenset(i.strip().lower() for i in items if i.strip() and not i.strip().startswith("#"))
+
+
+def _stages(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return STAGES
+    stages = tuple(s.strip() for s in value.split(",") if s.strip())
+    if unknown := set(stages) - set(STAGES):
+        raise ValueError(f"AVATAR_EXPECTED_STAGES: unknown stages {sorted(unknown)}; "
+                         f"choose from {', '.join(STAGES)}")
+    return stages
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,8 @@ class GatewaySettings:
     ws_queue_bytes: int = 16 * 1024 * 1024
     ws_queue_messages: int = 1024
     ws_stall_s: float = 10.0
+    stall_s: float = 10.0  # a queued or running job without progress this long shows `stalled`
+    expected_stages: tuple[str, ...] = STAGES  # /health is degraded while one has no live worker
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
 
     @property
@@ -83,5 +96,7 @@ class GatewaySettings:
             ws_queue_bytes=int(env.get("AVATAR_WS_QUEUE_BYTES", cls.ws_queue_bytes)),
             ws_queue_messages=int(env.get("AVATAR_WS_QUEUE_MESSAGES", cls.ws_queue_messages)),
             ws_stall_s=float(env.get("AVATAR_WS_STALL_S", cls.ws_stall_s)),
+            stall_s=float(env.get("AVATAR_STALL_S", cls.stall_s)),
+            expected_stages=_stages(env.get("AVATAR_EXPECTED_STAGES")),
             elevenlabs=ElevenLabsSettings.from_env(env),
         )

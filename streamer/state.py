@@ -12,6 +12,7 @@ from core.store import MediaStore
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings
+from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,7 @@ class GatewayState:
     board: JobBoard
     kafka: GatewayKafka
     store: MediaStore
+    workers: WorkerBoard = field(default_factory=WorkerBoard)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:

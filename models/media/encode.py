@@ -1,20 +1,24 @@
-"""Per-job streaming encoder: RGB frames + int16 audio -> fragmented MP4 (H.264 + AAC).
+"""One frame chunk -> one self-contained fragmented-MP4 media segment (H.264 + AAC).
 
-Design (why it looks like this):
+Every chunk is encoded by fresh encoders and a fresh muxer, writing into an in-memory sink
+whose bytes are split on top-level boxes (``ftyp``+``moov`` = init, ``moof``+``mdat`` =
+media, the trailing ``mfra`` dropped). A segment depends on nothing but its own record, so
+any worker can (re)make any segment and the same chunk always gives the same bytes. What
+keeps the segments one stream:
 
-* One persistent mp4 muxer and encoder pair per job, writing into an in-memory sink whose
-  bytes are split on top-level boxes (``ftyp``+``moov`` = init, ``moof``+``mdat`` = media,
-  trailing ``mfra`` dropped): AAC stays continuous and every ``tfdt`` is job-global.
-* ``frag_keyframe+empty_moov+default_base_moof`` and a forced IDR per chunk (x264 adds none:
-  huge GOP, no scene-cut) give one fragment per chunk. The muxer cuts a fragment only when
-  the *next* keyframe arrives (or at the trailer) and PyAV has no ``av_write_frame(NULL)``
-  flush, so chunk k's segment is returned by ``add_chunk(k+1)`` / ``finish()``. Rejected:
-  a muxer per chunk (streams rebuilt from encoders, moov/edit-list/``frag_discont``
-  juggling) and zero-size "flush" packets (held in libavformat's interleaving queue).
-* AAC priming: audio pts start at 0, so the priming packet has pts -1024. ``empty_moov``
-  writes the moov before any packet, hence without edit list (audio would play 64 ms late
-  at 16 kHz); we insert the ``edts/elst`` (media_time = priming) into the audio trak of the
-  init segment - the box FFmpeg writes with ``delay_moov``, but ready after chunk 0.
+* Video: a fresh x264 starts with an IDR, so every segment starts with a keyframe; equal
+  settings give equal SPS/PPS, so the init segment of any chunk serves all of them.
+* Audio: AAC packets lie on one job-global grid of 1024 samples (pts = k * 1024, the first,
+  at -1024, being the encoder's priming). A chunk carries the packets that start inside its
+  own samples (the first chunk also the priming packet, the last one every packet to the
+  end). Its encoder starts on that grid, fed with the chunk's audio context before it
+  (pre-roll) and after it (look-ahead), so each packet it keeps is encoded from the true
+  signal around it and the decoder's overlap-add across segments stays continuous.
+* Time: the muxer writes local times from 0; each ``traf``'s ``tfdt`` is then set to the
+  job-global decode time and ``mfhd`` to the segment number.
+* AAC priming: ``empty_moov`` writes the moov before any packet, hence without an edit
+  list (audio would play 64 ms late at 16 kHz); the ``edts/elst`` (media_time = priming)
+  is inserted into the audio trak of the init segment.
 """
 
 from __future__ import annotations
@@ -28,7 +32,13 @@ import av
 import numpy as np
 
 from models.lipsync.mel import SAMPLE_RATE_HZ
-from models.media.mp4_boxes import find_box, fragment_tfdt, iter_boxes, mime_codecs
+from models.media.mp4_boxes import (
+    find_all,
+    find_box,
+    iter_boxes,
+    mime_codecs,
+    payload_start,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +46,7 @@ _MOVFLAGS = "frag_keyframe+empty_moov+default_base_moof"
 _AAC_PRIMING = 1024  # FFmpeg's native AAC encoder delay (initial_padding), in samples
 _X264 = {
     "tune": "zerolatency",  # no lookahead/B-frames: each frame's packet comes out at once
-    "forced-idr": "1",  # pict_type I -> IDR, so every chunk can start a fragment
-    "x264-params": "keyint=100000:min-keyint=100000:scenecut=0",  # no IDRs of its own
+    "x264-params": "keyint=100000:min-keyint=100000:scenecut=0",  # one IDR: the chunk's first
 }
 
 
@@ -50,14 +59,6 @@ class EncodeSettings:
     crf: int = 23
     preset: str = "veryfast"
     audio_bitrate: int = 64000
-
-
-@dataclass(frozen=True)
-class EncodedSegment:
-    index: int  # 0,1,2... media segment number within the job
-    data: bytes  # one or more complete moof+mdat pairs
-    start_s: float  # presentation start of its video
-    duration_s: float  # video duration it covers
 
 
 def _with_audio_edit_list(init: bytes, media_time: int) -> bytes:
@@ -94,159 +95,134 @@ class _Sink:
         return len(data)
 
 
-class SegmentEncoder:
-    """One job's stream; keeps codec state across chunks so audio is continuous."""
+_AAC_FRAME = 1024  # samples per AAC packet; packet pts lie on a job-global grid of these
+MIN_PREROLL_SAMPLES = 2 * _AAC_FRAME  # audio context a chunk needs before its first packet
 
-    def __init__(self, settings: EncodeSettings) -> None:
-        if min(settings.width, settings.height) <= 0 or settings.width % 2 or settings.height % 2:
-            raise ValueError(f"yuv420p needs positive even width/height: {settings}")
-        self._s = settings
-        self._sink = _Sink()
-        self._container: av.container.OutputContainer | None = None
-        self._video: av.VideoStream | None = None
-        self._audio: av.AudioStream | None = None
-        self._init: bytes | None = None
-        self._pending: list[tuple[int, bytes]] = []  # (chunk index, moof+mdat) not handed out
-        self._chunks: list[tuple[int, int]] = []  # (start_frame, n_frames) per chunk
-        self._frames = 0
-        self._samples = 0
-        self._done = False
 
-    @property
-    def init_segment(self) -> bytes | None:
-        return self._init
+@dataclass(frozen=True)
+class ChunkSegment:
+    """One chunk encoded on its own: the job's init segment and this chunk's media segment."""
 
-    @property
-    def mime_codecs(self) -> str | None:
-        return mime_codecs(self._init) if self._init else None
+    init: bytes  # ftyp + moov: equal for every chunk of a job (equal settings)
+    media: bytes  # moof + mdat, with job-global decode times
+    mime: str  # MSE type with the codecs string
+    start_s: float  # presentation start of its video
+    duration_s: float  # video duration it covers
 
-    def _open(self) -> None:
-        s = self._s
-        # use_editlist=1: keep pts as given (audio priming at -1024) instead of shifting every
-        # track by the priming; the matching elst is patched into the init segment.
-        opts = {"movflags": _MOVFLAGS, "use_editlist": "1"}
-        c = av.open(self._sink, mode="w", format="mp4", options=opts)
-        try:
-            opts = {**_X264, "preset": s.preset, "crf": str(s.crf)}
-            v = c.add_stream("libx264", rate=s.fps, options=opts)
-            v.width, v.height, v.pix_fmt = s.width, s.height, "yuv420p"
-            v.time_base = Fraction(1, s.fps)
-            a = c.add_stream("aac", rate=s.sample_rate_hz, layout="mono")
-            a.time_base = Fraction(1, s.sample_rate_hz)
-            a.bit_rate = s.audio_bitrate
-        except Exception:
-            c.close()
-            raise
-        self._container, self._video, self._audio = c, v, a
 
-    def add_chunk(self, frames: np.ndarray, audio: np.ndarray) -> list[EncodedSegment]:
-        """Encode one chunk; returns the segments completed so far (normally chunk k-1's)."""
-        s = self._s
-        if self._done:
-            raise RuntimeError("encoder already finished or closed")
-        n = len(frames)
-        if frames.dtype != np.uint8 or frames.shape[1:] != (s.height, s.width, 3):
-            raise ValueError(f"frames must be (N, {s.height}, {s.width}, 3) uint8: {frames.shape}")
-        if audio.ndim != 1 or len(audio) * s.fps != n * s.sample_rate_hz:
-            raise ValueError(f"need {n} * {s.sample_rate_hz} / {s.fps} mono samples: {audio.shape}")
-        if n == 0:
-            return []
-        if self._container is None:
-            self._open()
-        c, v, a = self._container, self._video, self._audio
-        assert c is not None and v is not None and a is not None
-        self._chunks.append((self._frames, n))
+def _grid(sample: int) -> int:
+    """The first AAC packet pts at or after ``sample``."""
+    return -(-sample // _AAC_FRAME) * _AAC_FRAME
+
+
+def owned_packets(start_sample: int, own: int, is_last: bool) -> tuple[int, int | None]:
+    """[first, end) pts of the AAC packets a chunk carries: those starting inside its own
+    samples, the priming packet with the first chunk, every packet to the end with the last
+    (end None)."""
+    first = -_AAC_PRIMING if start_sample == 0 else _grid(start_sample)
+    return first, None if is_last else _grid(start_sample + own)
+
+
+def _audio_packets(s: EncodeSettings, stream: av.AudioStream, audio: np.ndarray, start_sample: int,
+                   before: int, after: int, is_last: bool) -> list[av.Packet]:
+    """The chunk's owned AAC packets, from a fresh encoder started on the packet grid as early
+    as the context allows, so every owned packet is encoded from the true signal around it."""
+    own = len(audio) - before - after
+    first, end = owned_packets(start_sample, own, is_last)
+    begin = max(_grid(start_sample - before), 0)  # job sample where this encoder starts
+    if begin > 0 and first - begin < MIN_PREROLL_SAMPLES:  # from the job's start it is exact
+        raise ValueError(f"the chunk at sample {start_sample} has {before} samples of audio "
+                         f"before it; AAC pre-roll needs {MIN_PREROLL_SAMPLES}")
+    stop = before + own if is_last else len(audio)
+    pcm = np.ascontiguousarray(audio[begin - (start_sample - before):stop], dtype=np.int16)
+    frame = av.AudioFrame.from_ndarray(pcm[None, :], format="s16", layout="mono")
+    frame.sample_rate = s.sample_rate_hz
+    frame.pts = begin
+    frame.time_base = Fraction(1, s.sample_rate_hz)
+    packets = [*stream.encode(frame), *stream.encode(None)]
+    return [p for p in packets
+            if p.pts is not None and p.pts >= first and (end is None or p.pts < end)]
+
+
+def _set_decode_times(media: bytes, decode_times: dict[int, int], sequence: int) -> bytes:
+    """Rewrite each traf's tfdt (track_id -> decode time) and the mfhd sequence number."""
+    out = bytearray(media)
+    mfhd = find_box(media, [b"moof", b"mfhd"])
+    if mfhd is not None:
+        struct.pack_into(">I", out, payload_start(media, mfhd) + 4, sequence)
+    for traf in find_all(media, [b"moof", b"traf"]):
+        inside = (payload_start(media, traf), sum(traf[1:]))
+        tfhd, tfdt = find_box(media, [b"tfhd"], *inside), find_box(media, [b"tfdt"], *inside)
+        if tfhd is None or tfdt is None:
+            continue
+        track = struct.unpack_from(">I", media, payload_start(media, tfhd) + 4)[0]
+        if track in decode_times:
+            at = payload_start(media, tfdt)
+            struct.pack_into(">Q" if media[at] == 1 else ">I", out, at + 4, decode_times[track])
+    return bytes(out)
+
+
+def _split(data: bytes) -> tuple[bytes, bytes]:
+    """(ftyp+moov, moof+mdat) of one closed single-fragment muxer output (mfra dropped)."""
+    init, media = bytearray(), bytearray()
+    for kind, off, size in iter_boxes(data):
+        if kind in (b"ftyp", b"moov"):
+            init += data[off:off + size]
+        elif kind in (b"moof", b"mdat"):
+            media += data[off:off + size]
+    return bytes(init), bytes(media)
+
+
+def encode_chunk(s: EncodeSettings, frames: np.ndarray, frame_start: int, audio: np.ndarray,
+                 before: int, after: int, is_last: bool, sequence: int) -> ChunkSegment:
+    """One chunk -> its own media segment, by fresh encoders and a fresh muxer.
+
+    ``frames`` (N, H, W, 3) uint8 start at job frame ``frame_start``; ``audio`` is int16 mono:
+    ``before`` samples of the job's audio before the chunk, its N frames' own samples, then
+    ``after`` samples after it. ``is_last`` marks the job's last chunk. The same input always
+    gives the same bytes, so a chunk re-encoded after a failover is a harmless duplicate.
+    """
+    n, spf = len(frames), s.sample_rate_hz // s.fps
+    if min(s.width, s.height) <= 0 or s.width % 2 or s.height % 2:
+        raise ValueError(f"yuv420p needs positive even width/height: {s}")
+    if n == 0 or frames.dtype != np.uint8 or frames.shape[1:] != (s.height, s.width, 3):
+        raise ValueError(f"frames must be (N>0, {s.height}, {s.width}, 3) uint8: {frames.shape}")
+    if audio.ndim != 1 or len(audio) - before - after != n * spf or min(before, after) < 0:
+        raise ValueError(f"{n} frames need {before} + {n * spf} + {after} mono samples: "
+                         f"{audio.shape}")
+    sink = _Sink()
+    c = av.open(sink, mode="w", format="mp4", options={"movflags": _MOVFLAGS, "use_editlist": "1"})
+    try:
+        v = c.add_stream("libx264", rate=s.fps,
+                         options={**_X264, "preset": s.preset, "crf": str(s.crf)})
+        v.width, v.height, v.pix_fmt = s.width, s.height, "yuv420p"
+        v.time_base = Fraction(1, s.fps)
+        a = c.add_stream("aac", rate=s.sample_rate_hz, layout="mono")
+        a.time_base = Fraction(1, s.sample_rate_hz)
+        a.bit_rate = s.audio_bitrate
+        packets = _audio_packets(s, a, audio, frame_start * spf, before, after, is_last)
+        first_pts = packets[0].pts if packets else None
+        for p in packets:  # local times from 0: the decode times are set below
+            p.pts -= first_pts
+            p.dts -= first_pts
+            c.mux(p)
         for i in range(n):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(frames[i]), format="rgb24")
-            frame.pts = self._frames + i
-            frame.time_base = Fraction(1, s.fps)  # stream.time_base becomes the muxer's
-            if i == 0:
-                frame.pict_type = av.video.frame.PictureType.I  # each chunk starts a fragment
-            self._mux(v.encode(frame))
-        self._frames += n
-        aframe = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(audio, dtype=np.int16)[None, :], format="s16", layout="mono"
-        )
-        aframe.sample_rate = s.sample_rate_hz
-        aframe.pts = self._samples
-        aframe.time_base = Fraction(1, s.sample_rate_hz)
-        self._samples += len(audio)
-        self._mux(a.encode(aframe))
-        return self._collect(final=False)
-
-    def _mux(self, packets: list[av.Packet]) -> None:
-        assert self._container is not None
-        for p in packets:
-            if p.stream.type == "video":
+            frame.pts, frame.time_base = i, Fraction(1, s.fps)
+            packets = v.encode(frame)
+            if i == n - 1:
+                packets += v.encode(None)
+            for p in packets:
                 p.duration = 1  # x264 leaves it 0; the fragment's last sample needs it
-            elif p.pts is not None and p.pts < 0 and p.pts != -_AAC_PRIMING:
-                log.warning("unexpected AAC priming %d: edit list assumes %d", -p.pts, _AAC_PRIMING)
-            self._container.mux(p)
-
-    def _fragment_chunk(self, frag: bytes) -> int:
-        """Chunk index of a moof+mdat pair, from its video tfdt (global frame time)."""
-        assert self._video is not None
-        start = fragment_tfdt(frag, track_id=self._video.index + 1)
-        if start is None:  # audio-only fragment: belongs with the newest chunk
-            return len(self._chunks) - 1
-        frame = round(start * self._video.time_base * self._s.fps)
-        return max(k for k, (first, _) in enumerate(self._chunks) if first <= frame)
-
-    def _collect(self, final: bool) -> list[EncodedSegment]:
-        """Split the sink into init/fragments; hand out segments of chunks no longer open."""
-        buf = bytes(self._sink.buf)
-        boxes = list(iter_boxes(buf))
-        used = i = 0
-        while i < len(boxes):
-            kind, off, size = boxes[i]
-            nxt = boxes[i + 1] if i + 1 < len(boxes) else None
-            if nxt and (kind, nxt[0]) in ((b"ftyp", b"moov"), (b"moof", b"mdat")):
-                data, used, i = buf[off : sum(nxt[1:])], sum(nxt[1:]), i + 2
-                if kind == b"ftyp":
-                    self._init = _with_audio_edit_list(data, _AAC_PRIMING)
-                else:
-                    self._pending.append((self._fragment_chunk(data), data))
-            elif kind == b"mfra":  # trailer index: not part of the MSE stream
-                used, i = off + size, i + 1
-            else:
-                break  # incomplete pair: wait for more bytes
-        del self._sink.buf[:used]
-        # Only forced IDRs cut fragments, so a complete fragment of an earlier chunk means
-        # that chunk is done; the current chunk's fragment stays open until the next IDR.
-        open_chunk = len(self._chunks) if final else len(self._chunks) - 1
-        fps, out = self._s.fps, []
-        for k in sorted({c for c, _ in self._pending if c < open_chunk}):
-            data = b"".join(d for c, d in self._pending if c == k)
-            first, n = self._chunks[k]
-            out.append(EncodedSegment(k, data, start_s=first / fps, duration_s=n / fps))
-        self._pending = [(c, d) for c, d in self._pending if c >= open_chunk]
-        return out
-
-    def finish(self) -> list[EncodedSegment]:
-        """Flush encoders and muxer; returns the remaining segment(s). Idempotent."""
-        if self._done:
-            return []
-        self._done = True
-        c = self._container
-        if c is None:
-            return []
-        try:
-            assert self._video is not None and self._audio is not None
-            self._mux(self._video.encode(None))
-            self._mux(self._audio.encode(None))
-        finally:
-            self._container = None
-            c.close()  # writes the trailer: flushes the last fragment
-        return self._collect(final=True)
-
-    def close(self) -> None:
-        """Release codec/muxer resources without producing output (cancel)."""
-        self._done = True
-        c, self._container = self._container, None
-        if c is not None:
-            try:
-                c.close()
-            except Exception:  # cancelling: output is discarded anyway
-                log.debug("ignored error while closing cancelled encoder", exc_info=True)
-        self._sink.buf.clear()
-        self._pending.clear()
+                c.mux(p)
+        video_scale, audio_scale = 1 / v.time_base, 1 / a.time_base  # the muxer's timescales
+    finally:
+        c.close()  # writes the trailer, which flushes the one fragment
+    init, media = _split(bytes(sink.buf))
+    times = {v.index + 1: int(frame_start * video_scale / s.fps)}
+    if first_pts is not None:  # the track's decode time 0 is the priming packet
+        times[a.index + 1] = int((first_pts + _AAC_PRIMING) * audio_scale / s.sample_rate_hz)
+    init = _with_audio_edit_list(init, _AAC_PRIMING)
+    return ChunkSegment(init=init, media=_set_decode_times(media, times, sequence + 1),
+                        mime=mime_codecs(init) or "", start_s=frame_start / s.fps,
+                        duration_s=n / s.fps)

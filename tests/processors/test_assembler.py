@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from core.store import MediaStore
-from models.media.encode import EncodeSettings, SegmentEncoder
 from processors.assembler import assemble, segment_action
 from schemas.pipeline import SegmentMeta
+from tests.models.media.test_encode import encode_job
 
 
 def test_segments_are_stored_and_the_end_marker_assembles() -> None:
@@ -24,22 +23,12 @@ def test_segments_are_stored_and_the_end_marker_assembles() -> None:
 
 
 def test_assemble_remuxes_the_stored_segments(tmp_path: Path) -> None:
-    rng = np.random.default_rng(0)
-    encoder = SegmentEncoder(EncodeSettings(width=64, height=48, fps=25))
-    segments = []
-    try:
-        for n in (10, 25, 25, 3):
-            frames = rng.integers(0, 256, (n, 48, 64, 3), dtype=np.uint8)
-            pcm = rng.integers(-3000, 3000, n * 640, dtype=np.int16)
-            segments += encoder.add_chunk(frames, pcm)
-        segments += encoder.finish()
-    finally:
-        encoder.close()
-    assert encoder.init_segment is not None and len(segments) == 4
+    segments = encode_job((10, 25, 25, 3))
+    assert len(segments) == 4
     store = MediaStore(tmp_path)
-    store.write_segment("j1", "init", 0, encoder.init_segment)
-    for seg in reversed(segments):  # the order they are stored in does not matter
-        store.write_segment("j1", "media", seg.index, seg.data)
+    store.write_segment("j1", "init", 0, segments[0].init)
+    for seq in reversed(range(len(segments))):  # the order they are stored in does not matter
+        store.write_segment("j1", "media", seq, segments[seq].media)
 
     info = assemble(store, SegmentMeta(job_id="j1", kind="end", seq=4, total=4))
     assert info.video_frames == 63 and (info.width, info.height) == (64, 48)

@@ -101,7 +101,7 @@ def test_an_audio_record_reads_as_its_window() -> None:
         audio_window(meta, value[:-2])
 
 
-def test_a_frame_record_holds_the_patches_then_the_chunks_own_audio(avatar: Avatar) -> None:
+def test_a_frame_record_holds_the_patches_then_the_chunks_audio_with_context(avatar: Avatar) -> None:
     renderers = Renderers(LipsyncSettings(), lambda _id: avatar)
     meta, value = audio_records(5)[1]
     window = audio_window(meta, value)
@@ -112,7 +112,9 @@ def test_a_frame_record_holds_the_patches_then_the_chunks_own_audio(avatar: Avat
         meta.job, meta.seq, meta.frame_start, meta.n_frames, meta.is_last)
     assert out.box == box and out.patch_bytes == patches.nbytes
     assert record.value[:out.patch_bytes] == patches.tobytes()
-    assert record.value[out.patch_bytes:] == window.own.astype("<i2").tobytes()
+    assert window.before > 0 and window.after > 0  # a middle chunk: context on both sides
+    assert (out.context_before_samples, out.context_after_samples) == (window.before, window.after)
+    assert record.value[out.patch_bytes:] == window.samples.astype("<i2").tobytes()
     assert frame_chunk_meta(out.to_headers(), record.value) == out  # what the encoder accepts
 
 

@@ -1,8 +1,10 @@
-"""Gateway settings: keys from env or file, and when dev mode (no keys) applies."""
+"""Gateway settings: keys from env or file, when dev mode (no keys) applies, stalls and health."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from streamer.auth import key_hash
 from streamer.settings import GatewaySettings
@@ -22,3 +24,14 @@ def test_keys_from_env_and_file(tmp_path: Path) -> None:
                                          "AVATAR_API_KEYS_FILE": str(keys), "AVATAR_CORS_ORIGINS": "https://x, https://y"})
     assert settings.api_key_hashes == {key_hash("a"), key_hash("b"), key_hash("from-file")}
     assert settings.auth_required and settings.cors_origins == ("https://x", "https://y")
+
+
+def test_stall_time_and_the_stages_health_expects() -> None:
+    default = GatewaySettings.from_env({})
+    assert default.stall_s == 10.0 and default.expected_stages[0] == "chunker"
+    assert "avatars" in default.expected_stages
+    settings = GatewaySettings.from_env({"AVATAR_STALL_S": "2.5",
+                                         "AVATAR_EXPECTED_STAGES": "tts, lipsync"})
+    assert settings.stall_s == 2.5 and settings.expected_stages == ("tts", "lipsync")
+    with pytest.raises(ValueError, match="unknown stages"):
+        GatewaySettings.from_env({"AVATAR_EXPECTED_STAGES": "tts,painter"})
