@@ -1,20 +1,30 @@
-"""requests -> sentences: one script request becomes its sentences, in order."""
+"""requests -> sentences: one script request becomes its sentences, in order.
+
+A request is judged first (processors/request_claims.py): the first one for a job_id
+claims it in the `request-claims` table; the same request again runs again (at-least-once),
+another one for a taken job_id is refused, and an invalid one with a usable job_id fails
+its job with the reason. Every refused or invalid record also goes to the dead letters.
+"""
 
 from __future__ import annotations
 
 import functools
+import logging
+import time
 
 import faust
 
 from core.voices import is_known_voice
 from models.speech.sentences import split_sentences
 from processors.context import StageContext
+from processors.request_claims import IncomingRequest, Verdict, judge, notice, read_request, refusal
 from processors.settings import WorkerSettings
 from schemas.pipeline import JobRef, Sentence
 from schemas.requests import ScriptRequest
-from schemas.status import JobState
+from schemas.status import JobState, StatusEvent
 
 STAGE = "chunker"
+log = logging.getLogger(__name__)
 
 
 def plan_sentences(request: ScriptRequest, settings: WorkerSettings,
@@ -41,25 +51,64 @@ def plan_sentences(request: ScriptRequest, settings: WorkerSettings,
             for seq, text in enumerate(pieces)]
 
 
-def _parse(event: faust.EventT) -> ScriptRequest:
-    return ScriptRequest.from_json(event.value)
+def _parse(event: faust.EventT) -> IncomingRequest:
+    return read_request(event.key if isinstance(event.key, bytes) else None, event.value)
 
 
-async def chunker(ctx: StageContext, stream: faust.StreamT) -> None:
-    async for _event, request in ctx.records(stream, STAGE, _parse):
+async def _judge(ctx: StageContext, claims: faust.Table,
+                 incoming: IncomingRequest) -> tuple[Verdict, str | None, StatusEvent | None]:
+    """The verdict on a request, from its job_id's claim and what the status topic says;
+    with the claim and the job's latest event it was judged by."""
+    raw = claims.get(incoming.job_id.encode()) if incoming.keyed else None
+    claim = None if raw is None else raw.decode()
+    if claim != incoming.digest:  # maybe a reuse: judge by every event, this worker's too
+        await ctx.app.producer.flush()
+        await ctx.control.sync()
+    latest = ctx.control.latest(incoming.job_id)
+    return judge(claim, incoming.digest, latest), claim, latest
+
+
+async def chunker(ctx: StageContext, claims: faust.Table, stream: faust.StreamT) -> None:
+    async for event, incoming in ctx.records(stream, STAGE, _parse, skip_stopped=False):
+        job_id = incoming.job_id
+        verdict, claim, latest = await _judge(ctx, claims, incoming)
+        if verdict == "skip":
+            log.info("request for job %s seen before and the job is final; skipped", job_id)
+            continue
+        if verdict == "refuse":
+            reason = refusal(job_id, latest, claimed=claim is not None)
+            await ctx.dead_letter(event, STAGE, reason)
+            await ctx.topics.status.send(key=job_id.encode(),
+                                         value=notice(latest, job_id, reason, time.time()).to_json())
+            continue
+        if incoming.keyed and claim is None:
+            try:
+                claims[job_id.encode()] = incoming.digest.encode()
+            except Exception:  # run unclaimed; its status still guards the job_id
+                log.exception("job %s: could not claim its job_id", job_id)
+            await ctx.app.producer.flush()  # the claim is in Kafka before anything of the job
+        request = incoming.request
+        if request is None or incoming.problem is not None:  # read_request said why
+            problem = incoming.problem or "invalid request"
+            await ctx.dead_letter(event, STAGE, problem)
+            await ctx.fail(job_id, STAGE, ValueError(problem))
+            continue
         try:
             exists = ctx.store.has_avatar(request.avatar_id)
             sentences = plan_sentences(request, ctx.settings, exists)
         except (LookupError, ValueError) as exc:
-            await ctx.fail(request.job_id, STAGE, exc)
+            await ctx.fail(job_id, STAGE, exc)
             continue
-        await ctx.report(request.job_id, STAGE, JobState.RUNNING, progress=0.0,
+        await ctx.report(job_id, STAGE, JobState.RUNNING, progress=0.0,
                          sentences=len(sentences), avatar_id=request.avatar_id,
                          voice_id=request.voice_id, text_chars=len(request.text),
                          created_at=request.submitted_at, message="split into sentences")
         for sentence in sentences:
-            await ctx.topics.sentences.send(key=request.job_id.encode(), value=sentence.to_json())
+            await ctx.topics.sentences.send(key=job_id.encode(), value=sentence.to_json())
 
 
 def register(ctx: StageContext) -> None:
-    ctx.app.agent(ctx.topics.requests, name=STAGE)(functools.partial(chunker, ctx))
+    # bytes in, bytes out: the changelog holds exactly what was written (job_id keys aren't JSON)
+    claims = ctx.app.Table("request-claims", default=None, partitions=ctx.settings.kafka.partitions,
+                           key_type=bytes, value_type=bytes)
+    ctx.app.agent(ctx.topics.requests, name=STAGE)(functools.partial(chunker, ctx, claims))

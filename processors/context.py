@@ -55,12 +55,14 @@ class StageContext:
         """CPU/GPU work runs in the pool so the event loop keeps serving Kafka."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    async def records(self, stream: faust.StreamT, stage: str,
-                      parse: Callable[[faust.EventT], T]) -> AsyncIterator[tuple[faust.EventT, T]]:
+    async def records(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
+                      skip_stopped: bool = True) -> AsyncIterator[tuple[faust.EventT, T]]:
         """Parsed records of live jobs; every topic is keyed by job_id, so a stopped
-        (failed or cancelled) job's records are skipped before any work is spent."""
+        (failed or cancelled) job's records are skipped before any work is spent, unless
+        the stage judges them itself (the chunker answers a request for a stopped job)."""
         async for event in stream.events():
-            if isinstance(event.key, bytes) and self.control.is_stopped(event.key.decode(errors="replace")):
+            if (skip_stopped and isinstance(event.key, bytes)
+                    and self.control.is_stopped(event.key.decode(errors="replace"))):
                 continue
             try:
                 record = parse(event)

@@ -19,7 +19,12 @@ def _not_blank(text: str) -> str:
 
 
 class ScriptRequest(Message):
-    """Keyed by job_id on the requests topic; the job_id is chosen by the producer."""
+    """Keyed by job_id on the requests topic; the job_id is chosen by the producer.
+
+    One job_id names one job: the same request again (same content and submitted_at) is a
+    redelivery and harmless, a different one for a job_id in use is refused (a dead letter,
+    and the job's status message says so). A record keyed by anything but its job_id fails.
+    """
 
     job_id: str = Field(pattern=JOB_ID_PATTERN)
     text: str = Field(max_length=MAX_SCRIPT_CHARS)

@@ -29,7 +29,8 @@ class StatusEvent(Message):
     stage: str
     at: float = Field(description="unix seconds")
     progress: float | None = Field(None, ge=0.0, le=1.0)
-    message: str | None = None
+    message: str | None = Field(None, description="what the stage says; also why a request "
+                                "for this job_id was refused (the state stays as it was)")
     error: str | None = None
     avatar_id: str | None = None
     voice_id: str | None = None
