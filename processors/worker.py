@@ -70,6 +70,8 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
             await heartbeat.stop()
             await control.stop()
 
+    rewinds: set[asyncio.Future[None]] = set()  # held so the tasks are not collected early
+
     async def on_rebalanced(sender: faust.App, **_: object) -> None:
         if ready_file is not None:
             assigned = partitions_by_topic(assignment_of(app))
@@ -80,7 +82,6 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
             rewind_uncommitted(app, settings.kafka.bootstrap_servers, settings.app_id)))
         rewinds.difference_update({t for t in rewinds if t.done()})
 
-    rewinds: set[asyncio.Future[None]] = set()  # held so the tasks are not collected early
     app.on_rebalance_complete.connect(on_rebalanced)
     return app
 
