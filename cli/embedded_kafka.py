@@ -2,18 +2,16 @@
 
 Maven resolves the broker's jars from `deploy/kafka/pom.xml` into a cache once;
 after that a start is a `java` process with log dirs on disk and its own log file.
-The child gets SIGTERM if this process dies (PR_SET_PDEATHSIG), so no orphan
+The child is killed if this process dies (cli/children.py), so no orphan
 broker outlives a killed parent.
 """
 
 from __future__ import annotations
 
 import base64
-import ctypes
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from cli.children import spawn_tied
 from schemas.topics import MAX_RECORD_BYTES
 
 log = logging.getLogger(__name__)
@@ -79,16 +78,6 @@ def ensure_jars(cache_dir: Path, pom: Path = POM) -> Path:
     tmp.rename(cache_dir)
     marker.write_text(pom.read_text())
     return cache_dir
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: ask the kernel to SIGKILL it when we die.
-
-    SIGKILL, not SIGTERM: a parent that died without stopping its children was
-    itself killed, and a graceful shutdown can hang once the broker is gone too
-    (seen with a Faust worker spinning on reconnects)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 class EmbeddedKafka:
@@ -170,9 +159,8 @@ class EmbeddedKafka:
             raise BrokerError(f"storage format failed: {fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
         offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.data_dir / "broker.stdout", "ab") as stdout:
-            self._proc = subprocess.Popen(java + ["kafka.Kafka", str(props)], stdout=stdout,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only
+            self._proc = spawn_tied(java + ["kafka.Kafka", str(props)], stdout=stdout,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait_ready(offset, timeout_s)
         log.info("kafka broker ready at %s (logs in %s)", self.bootstrap, self.log_file)
         return self.bootstrap

@@ -25,7 +25,8 @@ from typing import Self
 
 import httpx
 
-from cli.embedded_kafka import EmbeddedKafka, _die_with_parent, free_port
+from cli.children import spawn_tied
+from cli.embedded_kafka import EmbeddedKafka, free_port
 from core.kafka_admin import ensure_topics
 from core.settings import KafkaSettings
 from core.store import MediaStore
@@ -96,10 +97,9 @@ class Stack:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         with open(logs / f"{name}.log", "ab") as out:
-            self.procs[name] = subprocess.Popen(
+            self.procs[name] = spawn_tied(
                 [sys.executable, "-m", "cli.main", *args], stdout=out, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, env={**self._child_env(), **(extra_env or {})},
-                preexec_fn=_die_with_parent)  # noqa: PLW1509 - prctl only
+                stdin=subprocess.DEVNULL, env={**self._child_env(), **(extra_env or {})})
 
     def start(self, timeout_s: float = 120.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -118,12 +118,18 @@ class Stack:
     def ready_file(self) -> Path:
         """The worker's assignment as JSON ({"pid", "worker_id", "partitions"}), written once
         its partitions are assigned and again after every rebalance."""
-        return self.data_dir / "run" / "worker.ready"
+        return self.ready_file_of("worker")
 
-    def spawn_worker(self) -> None:
-        self.ready_file.unlink(missing_ok=True)
-        self.spawn("worker", ["worker", "--ready-file", str(self.ready_file)],
-                   {"AVATAR_STAGES": ",".join(self.stages)})
+    def ready_file_of(self, name: str) -> Path:
+        return self.data_dir / "run" / f"{name}.ready"
+
+    def spawn_worker(self, name: str = "worker") -> Path:
+        """A worker process for the stack's stages (`up` runs one, named "worker"); returns
+        its ready file, removed first so that its appearance means this process is ready."""
+        ready = self.ready_file_of(name)
+        ready.unlink(missing_ok=True)
+        self.spawn(name, ["worker", "--ready-file", str(ready)], {"AVATAR_STAGES": ",".join(self.stages)})
+        return ready
 
     def supervise(self, stop: threading.Event, poll_s: float = 0.5) -> None:
         """Until `stop` is set: a worker that exits is started again, with a log line naming
