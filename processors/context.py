@@ -4,6 +4,14 @@ reporting.
 `records()` is the one place a raw Kafka record becomes a schemas object; a record
 that cannot be read goes to the dead-letter topic with the reason, and the stage
 keeps going.
+
+A record's offset becomes committable only once the stage is done with it. Faust acks
+an event in a `finally` when its stream generator is closed, which is what happens to
+the record in hand when a stopping worker cancels its agents: committed on the way out,
+that record would be lost. So each record is held (one extra reference on its message)
+from the moment the stage takes it until the stage asks for the next one; a cancelled
+stage never lets go, its offset is not committed, and the next owner of the partition
+does the record again (a graceful stop hands it back).
 """
 
 from __future__ import annotations
@@ -41,6 +49,18 @@ class HeaderRecord(Generic[M]):
     value: bytes
 
 
+def hold(*events: faust.EventT) -> None:
+    """One more reference on each event's message: Faust's own ack no longer makes it
+    committable, only `release` after it does."""
+    for event in events:
+        event.message.incref()
+
+
+async def release(stream: faust.StreamT, *events: faust.EventT) -> None:
+    for event in events:
+        await stream.ack(event)
+
+
 @dataclass
 class StageContext:
     app: faust.App
@@ -59,17 +79,22 @@ class StageContext:
                       skip_stopped: bool = True) -> AsyncIterator[tuple[faust.EventT, T]]:
         """Parsed records of live jobs; every topic is keyed by job_id, so a stopped
         (failed or cancelled) job's records are skipped before any work is spent, unless
-        the stage judges them itself (the chunker answers a request for a stopped job)."""
+        the stage judges them itself (the chunker answers a request for a stopped job).
+        Each record is held until the stage asks for the next (see the module's doc)."""
         async for event in stream.events():
+            hold(event)
             if (skip_stopped and isinstance(event.key, bytes)
                     and self.control.is_stopped(event.key.decode(errors="replace"))):
+                await release(stream, event)
                 continue
             try:
                 record = parse(event)
             except Exception as exc:  # noqa: BLE001 - unreadable: the record's fault
                 await self.dead_letter(event, stage, f"{type(exc).__name__}: {exc}")
+                await release(stream, event)
                 continue
             yield event, record
+            await release(stream, event)  # reached only when the stage is done with it
 
     async def dead_letter(self, event: faust.EventT, stage: str, reason: str) -> None:
         msg = event.message

@@ -21,7 +21,7 @@ from models.avatars.avatar import Avatar
 from models.lipsync.animator import MouthAnimator
 from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache
-from processors.context import HeaderRecord, StageContext
+from processors.context import HeaderRecord, StageContext, hold, release
 from processors.settings import LipsyncSettings
 from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
@@ -134,6 +134,7 @@ async def _live_chunks(ctx: StageContext,
 
 async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT) -> None:
     async for events in stream.take_events(8, within=ctx.settings.lipsync.batch_window_s):
+        hold(*events)  # committable once sent (processors/context.py), not when the batch is closed
         batch = await _live_chunks(ctx, events)
         items = [(meta.job.avatar_id, window) for meta, window in batch]
         results: list[RenderResult | Exception]
@@ -152,6 +153,7 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
                 if meta.seq == 0:
                     await ctx.report(job_id, STAGE, JobState.RUNNING,
                                      message="first frames rendered")
+        await release(stream, *events)
 
 
 def register(ctx: StageContext) -> None:

@@ -27,7 +27,7 @@ from models.speech.tts_backend import Utterance, VoiceRegistry
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
 from processors.context import HeaderRecord, StageContext
 from processors.settings import WorkerSettings
-from processors.tts_cursor import AlreadyDone, carry_from, cursor_after, starting_cursor
+from processors.tts_cursor import AlreadyDone, NotYet, carry_from, cursor_after, starting_cursor
 from schemas.options import AUDIO_SAMPLE_RATE_HZ, RenderOptions
 from schemas.pipeline import AudioChunkMeta, CaptionChunk, JobRef, Sentence, TtsCursor, WordTiming
 from schemas.status import JobState
@@ -127,6 +127,9 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
             spoken = spoken_sentence(sentence, start, utterance, ctx.settings)
         except AlreadyDone:
             log.info("job %s sentence %d was done before; skipped", job.job_id, sentence.seq)
+            continue
+        except NotYet as exc:
+            log.warning("job %s: %s; skipped until the sentences before it come again", job.job_id, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - a voice or cursor failure fails this job only
             await ctx.fail(job.job_id, STAGE, exc)

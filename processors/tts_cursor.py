@@ -20,9 +20,15 @@ class AlreadyDone(Exception):
     """A redelivered sentence older than the cursor: its chunks are out already."""
 
 
+class NotYet(Exception):
+    """A sentence ahead of the cursor. A job's sentences share one partition and come in
+    order, so the ones between were lost on their way to the stage after a rebalance; the
+    delivery watchdog seeks the partition back and they come again, this one after them."""
+
+
 def starting_cursor(sentence: Sentence, stored: TtsCursor | None) -> TtsCursor | None:
-    """The cursor this sentence starts from; AlreadyDone for an older redelivery,
-    RuntimeError when sentences are missing in between."""
+    """The cursor this sentence starts from; AlreadyDone for an older redelivery, NotYet
+    when sentences are missing in between."""
     if stored is not None and stored.sentence_seq == sentence.seq:
         return stored.prior  # redelivery: start again from where this sentence started
     if stored is not None and stored.sentence_seq == sentence.seq - 1:
@@ -31,8 +37,8 @@ def starting_cursor(sentence: Sentence, stored: TtsCursor | None) -> TtsCursor |
         return None
     if stored is not None and stored.sentence_seq > sentence.seq:
         raise AlreadyDone
-    raise RuntimeError(f"sentence {sentence.seq} arrived but the cursor is at "
-                       f"{None if stored is None else stored.sentence_seq}")
+    raise NotYet(f"sentence {sentence.seq} arrived but the cursor is at "
+                 f"{None if stored is None else stored.sentence_seq}")
 
 
 def carry_from(cursor: TtsCursor | None) -> AudioCarry:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +20,7 @@ from processors.context import StageContext
 from processors.heartbeat import Heartbeat, assignment_of, partitions_by_topic, write_ready_file
 from processors.in_hand import InHandSensor, JobsInHand
 from processors.job_control import JobControl
-from processors.rebalance import rewind_uncommitted
+from processors.rebalance import DeliveryWatchdog, RecoveryWatchdog
 from processors.settings import WorkerSettings
 from processors.topics import declare_topics
 
@@ -70,19 +69,27 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
             await heartbeat.stop()
             await control.stop()
 
-    rewinds: set[asyncio.Future[None]] = set()  # held so the tasks are not collected early
-
     async def on_rebalanced(sender: faust.App, **_: object) -> None:
         if ready_file is not None:
             assigned = partitions_by_topic(assignment_of(app))
             write_ready_file(ready_file, heartbeat.worker_id, assigned)
             log.info("worker ready")
         heartbeat.beat_soon()
-        rewinds.add(asyncio.ensure_future(
-            rewind_uncommitted(app, settings.kafka.bootstrap_servers, settings.app_id)))
-        rewinds.difference_update({t for t in rewinds if t.done()})
 
     app.on_rebalance_complete.connect(on_rebalanced)
+    recovery = RecoveryWatchdog(app)
+    delivery = DeliveryWatchdog(app)
+    app.sensors.add(delivery)
+
+    async def on_assigned(sender: faust.App, *_: object, **__: object) -> None:
+        delivery.reset()
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+    @app.timer(0.5)
+    async def _watch(*_: object) -> None:
+        await recovery.check()
+        await delivery.check()
     return app
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from models.speech.audio_chunks import cut_with_context
-from processors.tts_cursor import AlreadyDone, carry_from, cursor_after, starting_cursor
+from processors.tts_cursor import AlreadyDone, NotYet, carry_from, cursor_after, starting_cursor
 from schemas.pipeline import JobRef, Sentence, TtsCursor
 
 RATE, FPS, SPF = 16000, 25, 640
@@ -61,11 +61,11 @@ def sizes(chunks: list[tuple[int, int, bytes, int]], frames: list[int]) -> list[
     return [(b - a) * SPF for a, b in itertools.pairwise(starts)]
 
 
-def test_older_redelivery_is_skipped_and_a_gap_is_an_error() -> None:
+def test_older_redelivery_is_skipped_and_a_sentence_past_a_gap_waits() -> None:
     cursor = TtsCursor(sentence_seq=3, chunk_start=5, frame_start=90, chunk_end=7, frame_end=120)
     with pytest.raises(AlreadyDone):
         starting_cursor(sentence(1, 6), cursor)
-    with pytest.raises(RuntimeError, match="sentence 5 arrived but the cursor is at 3"):
+    with pytest.raises(NotYet, match="sentence 5 arrived but the cursor is at 3"):
         starting_cursor(sentence(5, 6), cursor)
-    with pytest.raises(RuntimeError, match="cursor is at None"):
+    with pytest.raises(NotYet, match="cursor is at None"):
         starting_cursor(sentence(2, 6), None)
