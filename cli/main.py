@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from cli import avatar_commands, load_commands, render_commands, speech_commands
+from cli import avatar_commands, fault_commands, load_commands, render_commands, speech_commands
 from core.settings import data_dir_from, log_level_from
 
 log = logging.getLogger("avatar_stream")
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     speech_commands.add_commands(sub)
     render_commands.add_commands(sub)
     load_commands.add_commands(sub)
+    fault_commands.add_commands(sub)
     p = sub.add_parser("broker", help="run the embedded Kafka broker alone; prints its bootstrap address")
     p.add_argument("--port", type=int, default=None)
     p.set_defaults(fn=cmd_broker)
