@@ -19,17 +19,19 @@ BENCH_SCRIPT = (
 
 
 def cmd_chunk(args: argparse.Namespace) -> int:
-    from models.speech.sentences import ScriptTooLongError, split_sentences
+    from cli.errors import UsageError
+    from models.speech.sentences import split_sentences
     from processors.settings import WorkerSettings
 
     settings = WorkerSettings.from_env()
-    try:
+    try:  # a script over AVATAR_MAX_SCRIPT_CHARS (ScriptTooLongError) or a --max-chars under 1
         pieces = split_sentences(args.text, max_chars=args.max_chars or settings.max_sentence_chars,
                                  first_max_chars=settings.first_sentence_chars,
                                  max_script_chars=settings.max_script_chars)
-    except ScriptTooLongError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if not pieces:  # no output at all would look like success to a script reading it
+        raise UsageError("--text has no words to split into sentences")
     for seq, text in enumerate(pieces):
         print(json.dumps({"seq": seq, "text": text}, ensure_ascii=False))
     return 0

@@ -29,6 +29,17 @@ _ABBREVIATIONS = frozenset(
 # Abbreviations that also end sentences ("... in the U.S. He left."): a boundary when
 # the next word is one that typically opens a sentence.
 _FINAL_ABBREVIATIONS = frozenset({"u.s.", "u.k.", "u.s.a.", "etc.", "a.m.", "p.m.", "jr.", "sr."})
+# Abbreviations that stand before a number: month names ("Jan. 5, 2024", "Sept. 2024")
+# and "No. 5", "Vol. 2". Before a number they never end a sentence; before a capitalised
+# word they usually do ("It snowed in Jan. The roads froze."; "Jan." is also a name),
+# so only a following digit keeps the sentence open. "May" has no abbreviation; "Sat.",
+# "Sun." and "Wed." are left out because they are also words that end sentences.
+_NUMBER_ABBREVIATIONS = frozenset(
+    {
+        "jan.", "feb.", "mar.", "apr.", "jun.", "jul.", "aug.", "sep.", "sept.", "oct.",
+        "nov.", "dec.", "no.", "nos.", "vol.",
+    }
+)
 _SENTENCE_OPENERS = frozenset(
     {
         "he", "she", "it", "they", "we", "i", "you", "the", "this", "that", "these", "those",
@@ -153,6 +164,8 @@ def _is_boundary(line: str, match: re.Match[str]) -> bool:
         token = _TOKEN_BEFORE_RE.search(line, 0, match.start())
         word = token.group(0) if token else ""
         abbreviation = (word + ".").lower()
+        if abbreviation in _NUMBER_ABBREVIATIONS:
+            return not nxt[:1].isdigit()
         if abbreviation in _FINAL_ABBREVIATIONS:
             return _first_word(nxt).lower() in _SENTENCE_OPENERS
         if abbreviation in _ABBREVIATIONS:

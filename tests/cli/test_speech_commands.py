@@ -25,6 +25,14 @@ def test_chunk_refuses_a_script_over_the_limit(capsys: pytest.CaptureFixture[str
     assert "the limit is 10" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "... !"])
+def test_chunk_refuses_a_script_without_words(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["chunk", "--text", text]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == ["avatar-stream: error: --text has no words to split into sentences"]
+
+
 def test_tts_writes_a_wav_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ELEVENLABS_API_KEY", raising=False)

@@ -32,6 +32,15 @@ CASES: list[tuple[str, list[str]]] = [
     ("The U.S. Army is big. So is the navy.", ["The U.S. Army is big.", "So is the navy."]),
     ("Meet at 9 a.m. Or at 5 p.m. Sharp.", ["Meet at 9 a.m. Or at 5 p.m. Sharp."]),
     ("J. R. R. Tolkien wrote it. Read it.", ["J. R. R. Tolkien wrote it.", "Read it."]),
+    # abbreviations before a number (months, No.) hold; before a capitalised word they end
+    ("It was released on Jan. 5, 2024.", ["It was released on Jan. 5, 2024."]),
+    ("It ships Sept. 2024. Order now.", ["It ships Sept. 2024.", "Order now."]),
+    ("From Feb. 3 to Dec. 24 it is open. Come.", ["From Feb. 3 to Dec. 24 it is open.", "Come."]),
+    ("Track No. 5 is best. Play it.", ["Track No. 5 is best.", "Play it."]),
+    ("It snowed in Jan. The roads froze.", ["It snowed in Jan.", "The roads froze."]),
+    ("I said No. Then I left.", ["I said No.", "Then I left."]),
+    ("Ask Mr. Smith. He knows.", ["Ask Mr. Smith.", "He knows."]),
+    ("Dr. J. R. R. Tolkien, St. Paul, etc. are here.", ["Dr. J. R. R. Tolkien, St. Paul, etc. are here."]),
     # decimals and money
     ("Pi is 3.14. It never ends.", ["Pi is 3.14.", "It never ends."]),
     ("It costs $4.99. Buy it.", ["It costs $4.99.", "Buy it."]),
