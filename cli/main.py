@@ -9,17 +9,15 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from cli import avatar_commands, fault_commands, load_commands, render_commands, speech_commands
+from cli.errors import UsageError
+from cli.preflight import BROKER_ENV, ensure_broker_reachable, ensure_port_free, port_arg
+from core.logs import setup_logging, uvicorn_log_config
 from core.settings import data_dir_from, log_level_from
 
 log = logging.getLogger("avatar_stream")
-
-
-def _setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level.upper(), stream=sys.stderr,
-                        format='{"t":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}')
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
 
 def _signalled() -> threading.Event:
@@ -35,9 +33,23 @@ def _wait_for_signal() -> None:
     _signalled().wait()
 
 
+def _check_stack_can_start(port: int | None) -> None:
+    """What `up` and `demo` need before starting anything: the gateway's port free on the
+    address the gateway will bind, and the broker reachable when one is configured (without
+    one they start their own)."""
+    from streamer.settings import GatewaySettings
+
+    if port:
+        ensure_port_free(GatewaySettings.from_env(os.environ).host, port)
+    if (bootstrap := os.environ.get(BROKER_ENV)) is not None:
+        ensure_broker_reachable(bootstrap)
+
+
 def cmd_broker(args: argparse.Namespace) -> int:
     from cli.embedded_kafka import EmbeddedKafka
 
+    if args.port:
+        ensure_port_free("127.0.0.1", args.port)  # the embedded broker listens on loopback
     broker = EmbeddedKafka(Path(args.data_dir) / "kafka", port=args.port)
     try:
         print(broker.start(), flush=True)
@@ -51,10 +63,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from processors.settings import WorkerSettings
     from processors.worker import run_worker
 
-    env = dict(os.environ)
+    env = {**os.environ, "AVATAR_DATA_DIR": args.data_dir}  # settings read it, as `up`'s children do
     if args.stages:
         env["AVATAR_STAGES"] = args.stages
-    run_worker(WorkerSettings.from_env(env), Path(args.ready_file) if args.ready_file else None)
+    settings = WorkerSettings.from_env(env)
+    ensure_broker_reachable(settings.kafka.bootstrap_servers)
+    run_worker(settings, Path(args.ready_file) if args.ready_file else None)
     return 0
 
 
@@ -64,12 +78,16 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     from streamer.app import create_app
     from streamer.settings import GatewaySettings
 
-    env = dict(os.environ)
+    env = {**os.environ, "AVATAR_DATA_DIR": args.data_dir}  # settings read it, as `up`'s children do
     if args.host:  # the bind address decides dev mode, so it must reach the settings
         env["AVATAR_HOST"] = args.host
     settings = GatewaySettings.from_env(env)
-    uvicorn.run(create_app(settings), host=settings.host, port=args.port or settings.port,
-                log_level=settings.log_level, ws_max_size=16 * 1024 * 1024)
+    port = args.port or settings.port
+    ensure_port_free(settings.host, port)
+    ensure_broker_reachable(settings.kafka.bootstrap_servers)
+    uvicorn.run(create_app(settings), host=settings.host, port=port,
+                log_level=settings.log_level, log_config=uvicorn_log_config(settings.log_level),
+                ws_max_size=16 * 1024 * 1024)
     return 0
 
 
@@ -77,6 +95,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """0 after Ctrl-C or SIGTERM; 1, with the reason logged, when a part died for good."""
     from cli.stack import Stack, StackError
 
+    _check_stack_can_start(args.port)
     stack = Stack(Path(args.data_dir), port=args.port)
     try:
         url = stack.start()
@@ -94,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from cli.demo import run_demo
 
+    _check_stack_can_start(args.port)
     return run_demo(Path(args.data_dir), text=args.text, out=Path(args.out), as_json=args.json, port=args.port)
 
 
@@ -111,18 +131,31 @@ def cmd_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_DIR_HELP = "avatars, segments, final files and the embedded broker's logs"
+
+
+class _SubcommandParser(argparse.ArgumentParser):
+    """The parser of every subcommand (and of theirs, such as `avatar create`): it takes
+    --data-dir too, so `avatar-stream up --data-dir D` works like `avatar-stream --data-dir D up`.
+    Its default is SUPPRESS because a subcommand's defaults overwrite the top level's value:
+    left out after the name, the top-level one (or its default) stands."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("--data-dir", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="avatar-stream", description=__doc__)
-    parser.add_argument("--data-dir", default=str(data_dir_from(os.environ)),
-                        help="avatars, segments, final files and the embedded broker's logs")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--data-dir", default=str(data_dir_from(os.environ)), help=DATA_DIR_HELP)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_SubcommandParser)
     avatar_commands.add_commands(sub)
     speech_commands.add_commands(sub)
     render_commands.add_commands(sub)
     load_commands.add_commands(sub)
     fault_commands.add_commands(sub)
     p = sub.add_parser("broker", help="run the embedded Kafka broker alone; prints its bootstrap address")
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=port_arg, default=None)
     p.set_defaults(fn=cmd_broker)
     p = sub.add_parser("worker", help="run pipeline stages (a Faust worker)")
     p.add_argument("--stages", default=None, help="comma-separated: chunker,tts,lipsync,encoder,assembler")
@@ -130,16 +163,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_worker)
     p = sub.add_parser("gateway", help="run the HTTP/WebSocket gateway")
     p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=port_arg, default=None)
     p.set_defaults(fn=cmd_gateway)
     p = sub.add_parser("up", help="broker (unless configured), worker and gateway; prints the URL")
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=port_arg, default=None)
     p.set_defaults(fn=cmd_up)
     p = sub.add_parser("demo", help="start everything, speak a text through the API, save the MP4")
     p.add_argument("--text", default=None)
     p.add_argument("--out", default="demo.mp4")
     p.add_argument("--json", action="store_true", help="print one JSON line of results")
-    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--port", type=port_arg, default=None)
     p.set_defaults(fn=cmd_demo)
     p = sub.add_parser("bench-demo", help="run the demo N times; median time to first segment after the first")
     p.add_argument("--runs", type=int, default=6)
@@ -153,8 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(log_level_from(os.environ))
-    return int(args.fn(args))
+    setup_logging(log_level_from(os.environ))
+    try:
+        return int(args.fn(args))
+    except UsageError as exc:
+        print(f"avatar-stream: error: {exc}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

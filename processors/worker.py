@@ -10,6 +10,7 @@ from pathlib import Path
 import faust
 import mode
 
+from core.logs import logging_config
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
 from processors import assembler, avatars, chunker, encoder, lipsync, tts
@@ -98,5 +99,8 @@ def run_worker(settings: WorkerSettings, ready_file: Path | None = None) -> None
     if "lipsync" in settings.stages or "avatars" in settings.stages:
         ensure_sample_avatar(MediaStore(settings.data_dir))  # the default avatar works on any deployment
     app = build_worker_app(settings, ready_file)
-    worker = faust.Worker(app, loglevel=settings.log_level)
+    # Faust replaces the root logger's handlers when it starts: give it ours (JSON lines), and
+    # quiet=True keeps its console prints (" OK ^", the spinner) out of stdout
+    worker = faust.Worker(app, loglevel=settings.log_level,
+                          logging_config=logging_config(settings.log_level), quiet=True)
     worker.execute_from_commandline()
