@@ -94,8 +94,8 @@ class Consumer(driver.Consumer):
         self._committed_offset.update({ensure_TP(tp): o or None for tp, o in committed.items() if o is not None})
         fresh = unstarted(committed)
         earliest = await self.earliest_offsets(*fresh) if fresh else {}
-        for tp in fresh:
-            await self.seek(tp, earliest.get(tp) or 0)
+        if fresh:  # in the consumer's thread: aiokafka is not safe to call from this one
+            await self.seek_wait({tp: earliest.get(tp) or 0 for tp in fresh})
         self.start_offsets = {ensure_TP(tp): o for tp, o in committed.items()
                               if not tp.topic.endswith("-changelog") and o is not None and o > 0}
         self.start_offsets.update({ensure_TP(tp): earliest.get(tp) or 0 for tp in fresh})

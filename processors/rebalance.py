@@ -151,8 +151,10 @@ class DeliveryWatchdog(faust.Sensor):
                           if end and end > ledger.next.get(tp, starts[tp])})
         if app.rebalancing or (self._reset_at, self._sought_at()) != epoch or not seeks:
             return {}
+        # in the consumer's thread (Faust's `seek` calls aiokafka from this one, which raced
+        # with a fetch there: KeyError in aiokafka's fetched_records, and the worker crashed)
+        await consumer.seek_wait(seeks)
         for tp, offset in seeks.items():
-            await consumer.seek(tp, offset)
             ledger.sought_back(tp, offset, now)
         log.warning("records of %s did not reach their stage; sought back there",
                     ", ".join(f"{tp.topic}[{tp.partition}]@{o}" for tp, o in seeks.items()))
