@@ -408,6 +408,7 @@ class FaultBench:
         return Reference(watched, probe(mp4).video_frames)
 
     async def judge(self, outcome: Outcome, watched: Watched, reference: Reference, out_dir: Path) -> None:
+        """`outcome.state` is the job's final state (`until_final`), set before."""
         ref = reference.watched
         outcome.segments = len(watched.media)
         outcome.expected_segments = len(ref.media)
@@ -417,7 +418,6 @@ class FaultBench:
         outcome.identical_to_reference = (
             outcome.exactly_once_in_order and watched.init == ref.init
             and all(m.data == r.data for m, r in zip(watched.media, ref.media, strict=True)))
-        outcome.state, _ = await self.until_final(watched.job_id)
         mp4 = out_dir / f"{outcome.scenario}-{outcome.run}.mp4"
         await self.final_mp4(watched.job_id, mp4)
         info = probe(mp4)
@@ -555,7 +555,7 @@ async def run_scenario(bench: FaultBench, scenario: Scenario, run: int, referenc
         outcome.resume_from = what
         waited = watched.longest_wait_after(at)
         outcome.resume_s = None if waited is None else round(waited, 2)
-        _, done_at = await bench.until_final(job_id)
+        outcome.state, done_at = await bench.until_final(job_id)
         outcome.done_s = None if math.isnan(done_at) else round(done_at - at, 2)
         await bench.judge(outcome, watched, reference, out_dir)
     except Exception as exc:

@@ -111,8 +111,9 @@ class RepeatSummary(logging.Filter):
     1843 times in 17.2 s)", with `repeated` and `repeated_for_s` fields.
 
     Keyed by the message as written (and an `extra` job id), so a flood of one line never
-    hides a different one, such as another job's warning. A different record from the same logger that is passed writes that logger's counts so far
-    first, so lines stay in true order; the runs go on (aiokafka alternates two errors from
+    hides a different one, such as another job's warning. A different record from the same
+    logger that is passed writes that logger's counts so far first, so lines stay in true
+    order; the runs go on (aiokafka alternates two errors from
     one logger during an outage). A flood longer than `report_every_s` gets a summary that
     often, so a long outage stays visible. Counts still pending at exit are written then.
 

@@ -13,10 +13,10 @@ group coordinator for all committed offsets at once, not once per partition in t
 Fetches that wait 200 ms, not 1.5 s, for data (see `_create_worker_consumer`).
 
 A commit that finds nothing assigned. Faust filters the offsets it commits by the current
-assignment twice: once in the app's consumer, again in its consumer thread. A rebalance that lands between the two
-leaves the thread nothing to commit, and it hands aiokafka an empty mapping, which
-raises ValueError({}); Faust treats that as a crash and the worker stops (seen when two
-workers joined and left within a second). Here the thread commits nothing and says so
+assignment twice: once in the app's consumer, again in its consumer thread. A rebalance
+that lands between the two leaves the thread nothing to commit, and it hands aiokafka an
+empty mapping, which raises ValueError({}); Faust treats that as a crash and the worker
+stops (seen when two workers joined and left within a second). Here the thread commits nothing and says so
 instead, as it already does for a commit refused because the group rebalanced; the
 offsets are committed by the next commit after the rebalance.
 """
@@ -93,15 +93,16 @@ class Consumer(driver.Consumer):
         self._read_offset.update({tp: o if o is not None and o >= 0 else None for tp, o in committed.items()})
         self._committed_offset.update({ensure_TP(tp): o or None for tp, o in committed.items() if o is not None})
         fresh = unstarted(committed)
-        earliest = await self.earliest_offsets(*fresh) if fresh else {}
-        if fresh:  # in the consumer's thread: aiokafka is not safe to call from this one
-            await self.seek_wait({tp: earliest.get(tp) or 0 for tp in fresh})
-        self.start_offsets = {ensure_TP(tp): o for tp, o in committed.items()
-                              if not tp.topic.endswith("-changelog") and o is not None and o > 0}
-        self.start_offsets.update({ensure_TP(tp): earliest.get(tp) or 0 for tp in fresh})
-        self.sought_at = time.monotonic()
+        starts = {ensure_TP(tp): o for tp, o in committed.items()
+                  if not tp.topic.endswith("-changelog") and o is not None and o > 0}
         if fresh:
+            earliest = await self.earliest_offsets(*fresh)
+            firsts = {tp: earliest.get(tp) or 0 for tp in fresh}
+            await self.seek_wait(firsts)  # in the consumer's thread: aiokafka is not safe from this one
+            starts.update({ensure_TP(tp): o for tp, o in firsts.items()})
             log.info("%d partitions without a committed offset start at their first record", len(fresh))
+        self.start_offsets = starts
+        self.sought_at = time.monotonic()
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -120,7 +120,7 @@ class DeliveryWatchdog(faust.Sensor):
         self._reset_at = time.monotonic()
 
     def _sought_at(self) -> float:
-        return getattr(self.app.consumer, "sought_at", 0.0)  # processors.kafka_driver's consumer
+        return self.app.consumer.sought_at  # processors.kafka_driver's consumer (create_app installs it)
 
     def on_message_in(self, tp: TopicPartition, offset: int, message: object) -> None:
         start = None
