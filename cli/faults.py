@@ -89,6 +89,11 @@ class Watched:
             return None
         return max(b - a for a, b in zip([at, *later], later, strict=False))
 
+    def first_after(self, at: float) -> float | None:
+        """From `at` to the first segment after it (the take-over; later stalls not counted)."""
+        later = [a.at for a in self.media if a.at >= at]
+        return min(later) - at if later else None
+
 
 @dataclass
 class Outcome:
@@ -108,6 +113,7 @@ class Outcome:
     audio_snr_db: float | None = None
     worst_boundary_snr_db: float | None = None
     resume_s: float | None = None  # the longest the client waited for a segment after the fault
+    first_s: float | None = None  # from the fault to the first segment after it
     done_s: float | None = None  # from the fault to the job's final status
     resume_from: str = ""
     at_fault: str = ""  # what the job was doing when the fault came (its status)
@@ -555,6 +561,11 @@ async def run_scenario(bench: FaultBench, scenario: Scenario, run: int, referenc
         outcome.resume_from = what
         waited = watched.longest_wait_after(at)
         outcome.resume_s = None if waited is None else round(waited, 2)
+        first = watched.first_after(at)
+        outcome.first_s = None if first is None else round(first, 2)
+        # when each segment reached the client, from the fault on: for a look after the fact
+        (out_dir / f"{scenario.name}-{run}.arrivals.json").write_text(json.dumps(
+            [[a.seq, round(a.at - at, 3)] for a in watched.media]))
         outcome.state, done_at = await bench.until_final(job_id)
         outcome.done_s = None if math.isnan(done_at) else round(done_at - at, 2)
         await bench.judge(outcome, watched, reference, out_dir)

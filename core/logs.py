@@ -221,8 +221,9 @@ def _level(level: str | int) -> str:
 
 def logging_config(level: str | int = "INFO") -> dict[str, Any]:
     """A `logging.config.dictConfig` dict: the root logger at `level` with one stderr
-    handler (JSON lines, repeats summarised); aiokafka no chattier than WARNING. Loggers
-    created before it stay enabled."""
+    handler (JSON lines, repeats summarised); aiokafka no chattier than WARNING, except its
+    group coordinator (a few lines per rebalance: joined, assigned, left), which says who
+    had what when a job stalled. Loggers created before it stay enabled."""
     name = _level(level)
     return {
         "version": 1,
@@ -233,7 +234,8 @@ def logging_config(level: str | int = "INFO") -> dict[str, Any]:
                                 "formatter": "json", "filters": ["repeats"]}},
         "root": {"level": name, "handlers": ["stderr"]},
         "loggers": {"aiokafka": {"level": max(logging.getLevelNamesMapping()[name],
-                                               logging.WARNING)}},
+                                               logging.WARNING)},
+                    "aiokafka.consumer.group_coordinator": {"level": name}},
     }
 
 

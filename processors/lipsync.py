@@ -1,17 +1,19 @@
 """audio chunks -> frame chunks: the mouth rendered from each chunk's audio and its context.
 
 Chunks are taken in small batches (``take_events``, bounded by a short window), so the frames
-of every job this worker serves go through the network together. A chunk carries the job's
+of every job this worker serves go through the network together; each chunk is sent as soon
+as its frames are done, earliest in its job's timeline first. A chunk carries the job's
 audio around it, so rendering needs no state across records. Only the region the renderer
 changes travels on (patches), with the chunk's own PCM.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING
 
 import faust
@@ -75,25 +77,40 @@ class Renderers:
 
     def render(self, items: list[tuple[str, AudioWindow]]) -> list[RenderResult]:
         """(box, patches) per (avatar_id, window); network frames of all items batched."""
+        return [result for _, result in self._render_each(items)]
+
+    def render_each(self, items: list[tuple[str, AudioWindow]],
+                    emit: Callable[[int, RenderResult | Exception], None]) -> None:
+        """`emit(index, result)` for each item as soon as it is rendered, in the order given.
+        When the batch fails, the items not yet out are rendered one by one, so one job's
+        bad chunk fails only that chunk."""
+        out: set[int] = set()
+        try:
+            for k, result in self._render_each(items):
+                out.add(k)
+                emit(k, result)
+        except Exception:  # whose fault it was shows one by one
+            log.warning("batch of %d chunks failed; rendering the rest one by one", len(items),
+                        exc_info=True)
+            for k, item in enumerate(items):
+                if k not in out:
+                    try:
+                        emit(k, self.render([item])[0])
+                    except Exception as exc:  # noqa: BLE001 - this chunk's failure
+                        emit(k, exc)
+
+    def _render_each(self, items: list[tuple[str, AudioWindow]]) -> Iterator[tuple[int, RenderResult]]:
         renderers = [self.get(avatar_id) for avatar_id, _ in items]
         engine = self.engine()
         if engine is None:
-            return [(r.patch_box, r.render_chunk(w)) for r, (_, w) in zip(renderers, items)]
-        from models.lipsync.engine import render_batch
+            for k, (r, (_, w)) in enumerate(zip(renderers, items, strict=True)):
+                yield k, (r.patch_box, r.render_chunk(w))
+            return
+        from models.lipsync.engine import render_each
 
-        w2l = [(r, w) for r, (_, w) in zip(renderers, items)]
-        patches = render_batch(engine, w2l)  # type: ignore[arg-type]
-        return [(r.patch_box, p) for (r, _), p in zip(w2l, patches)]
-
-    def render_apart(self, items: list[tuple[str, AudioWindow]]) -> list[RenderResult | Exception]:
-        """One by one, after a batch failed: one job's bad chunk must not fail the others."""
-        out: list[RenderResult | Exception] = []
-        for item in items:
-            try:
-                out.extend(self.render([item]))
-            except Exception as exc:  # noqa: BLE001 - whatever broke, it is this chunk's failure
-                out.append(exc)
-        return out
+        w2l = [(r, w) for r, (_, w) in zip(renderers, items, strict=True)]
+        for k, patches in render_each(engine, w2l):  # type: ignore[arg-type]
+            yield k, (renderers[k].patch_box, patches)
 
 
 def audio_window(meta: AudioChunkMeta, payload: bytes) -> AudioWindow:
@@ -132,19 +149,35 @@ async def _live_chunks(ctx: StageContext,
     return batch
 
 
+async def _rendered(ctx: StageContext, renderers: Renderers, items: list[tuple[str, AudioWindow]]
+                    ) -> AsyncIterator[tuple[int, RenderResult | Exception]]:
+    """Each item's result as soon as the pool has it, while it renders the next."""
+    loop = asyncio.get_running_loop()
+    results: asyncio.Queue[tuple[int, RenderResult | Exception] | None] = asyncio.Queue()
+
+    def emit(k: int, result: RenderResult | Exception) -> None:
+        loop.call_soon_threadsafe(results.put_nowait, (k, result))
+
+    def work() -> None:
+        try:
+            renderers.render_each(items, emit)
+        finally:
+            loop.call_soon_threadsafe(results.put_nowait, None)
+
+    done = asyncio.ensure_future(ctx.run_cpu(work))
+    while (item := await results.get()) is not None:
+        yield item
+    await done
+
+
 async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT) -> None:
     async for events in stream.take_events(8, within=ctx.settings.lipsync.batch_window_s):
         hold(*events)  # committable once sent (processors/context.py), not when the batch is closed
-        batch = await _live_chunks(ctx, events)
+        # earliest in its job's timeline first: a job's first chunk never waits behind others
+        batch = sorted(await _live_chunks(ctx, events), key=lambda chunk: chunk[0].frame_start)
         items = [(meta.job.avatar_id, window) for meta, window in batch]
-        results: list[RenderResult | Exception]
-        try:
-            results = list(await ctx.run_cpu(renderers.render, items)) if items else []
-        except Exception:  # retried one by one, so each chunk fails on its own
-            log.warning("batch of %d chunks failed; rendering them one by one", len(items),
-                        exc_info=True)
-            results = await ctx.run_cpu(renderers.render_apart, items)
-        for (meta, window), result in zip(batch, results):
+        async for k, result in _rendered(ctx, renderers, items):
+            meta, window = batch[k]
             job_id = meta.job.job_id
             if isinstance(result, Exception):
                 await ctx.fail(job_id, STAGE, result)

@@ -68,18 +68,22 @@ class DeliveryLedger:
     lost: dict[TopicPartition, int] = field(default_factory=dict)  # first offset that was skipped
     sought: dict[TopicPartition, int] = field(default_factory=dict)  # a seek's offset, until it comes
 
-    def delivered(self, tp: TopicPartition, offset: int, start: int | None, now: float) -> None:
-        """`start`: where the rebalance's seek put the partition (None: not known yet)."""
+    def delivered(self, tp: TopicPartition, offset: int, start: int | None, now: float) -> bool:
+        """`start`: where the rebalance's seek put the partition (None: not known yet).
+        True when this delivery shows records lost that were not known to be."""
         self.at[tp] = now
         if tp in self.sought:
             if offset != self.sought[tp]:
-                return  # the rest of a batch that was on its way before the seek
+                return False  # the rest of a batch that was on its way before the seek
             del self.sought[tp]
         expected = self.next.get(tp, start)
         if expected is not None and offset > expected:
+            known = tp in self.lost
             self.lost.setdefault(tp, expected)
-        elif expected is None or offset == expected:
+            return not known
+        if expected is None or offset == expected:
             self.next[tp] = offset + 1
+        return False
 
     def sought_back(self, tp: TopicPartition, offset: int, now: float) -> None:
         self.lost.pop(tp, None)
@@ -118,6 +122,7 @@ class DeliveryWatchdog(faust.Sensor):
         self.stuck_s = stuck_s
         self.ledger = DeliveryLedger()
         self._reset_at = time.monotonic()
+        self._lost = asyncio.Event()  # set when a delivery shows a loss: `watch` acts at once
 
     def _sought_at(self) -> float:
         return self.app.consumer.sought_at  # processors.kafka_driver's consumer (create_app installs it)
@@ -126,12 +131,28 @@ class DeliveryWatchdog(faust.Sensor):
         start = None
         if self._sought_at() >= self._reset_at:  # else the rebalance's seek is still to come
             start = self.app.consumer.start_offsets.get(tp)
-        self.ledger.delivered(tp, offset, start, time.monotonic())
+        if self.ledger.delivered(tp, offset, start, time.monotonic()):
+            self._lost.set()
 
     def reset(self) -> None:
         """On every assignment: what was delivered before it says nothing about now."""
         self.ledger.clear()
         self._reset_at = time.monotonic()
+
+    async def watch(self, every_s: float = 0.5) -> None:
+        """Checks every `every_s`, and at once when a delivery shows records lost: each
+        check later is that much longer a client waits (a loss shows right after most
+        rebalances)."""
+        while True:
+            try:
+                await asyncio.wait_for(self._lost.wait(), every_s)
+            except TimeoutError:
+                pass
+            self._lost.clear()
+            try:
+                await self.check()
+            except Exception:  # e.g. the broker away: the next check tries again
+                log.warning("delivery check failed", exc_info=True)
 
     async def check(self) -> dict[TopicPartition, int]:
         """The partitions sought back this time, with the offsets."""

@@ -88,9 +88,12 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
     app.on_partitions_assigned.connect(on_assigned)
 
     @app.timer(0.5)
-    async def _watch(*_: object) -> None:
+    async def _recovery(*_: object) -> None:
         await recovery.check()
-        await delivery.check()
+
+    @app.task
+    async def _delivery(*_: object) -> None:
+        await delivery.watch()
     return app
 
 

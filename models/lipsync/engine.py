@@ -1,8 +1,8 @@
 """Wav2Lip as a chunk renderer: one network per process, frames of all jobs batched together.
 
-:class:`Wav2LipEngine` owns the model; :func:`render_batch` takes the chunks of several jobs
-(the lipsync stage gathers them with ``stream.take_events``, bounded in latency) and runs
-their frames through full batches. :class:`Wav2LipRenderer` is the per-avatar part: crops
+:class:`Wav2LipEngine` owns the model; :func:`render_each` takes the chunks of several jobs
+(the lipsync stage gathers them with ``stream.take_events``, bounded in latency), runs
+their frames through full batches and hands each chunk on as soon as its frames are done. :class:`Wav2LipRenderer` is the per-avatar part: crops
 and masks computed once, mel windows from the chunk's context, the face pasted back
 seamlessly.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -112,14 +113,37 @@ class Wav2LipRenderer:
         return self.finish(window, self.engine.run(*self.prepare(window)))
 
 
-def render_batch(engine: Wav2LipEngine, items: list[tuple[Wav2LipRenderer, AudioWindow]]) -> list[np.ndarray]:
-    """Chunks of any jobs and avatars through one sequence of full batches."""
+def render_each(engine: Wav2LipEngine,
+                items: list[tuple[Wav2LipRenderer, AudioWindow]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Chunks of any jobs and avatars through one sequence of full batches, in the order
+    given; (index, patches) for each chunk as soon as its last frame is through the network,
+    so the first chunk goes on without waiting for the others' frames."""
     if not items:
-        return []
+        return
     inputs = [r.prepare(w) for r, w in items]
-    out = engine.run(np.concatenate([m for m, _ in inputs]), np.concatenate([f for _, f in inputs]))
-    bounds = np.cumsum([0] + [len(m) for m, _ in inputs])
-    return [r.finish(w, out[bounds[k]:bounds[k + 1]]) for k, (r, w) in enumerate(items)]
+    mels = np.concatenate([m for m, _ in inputs])
+    faces = np.concatenate([f for _, f in inputs])
+    ends = np.cumsum([len(m) for m, _ in inputs])
+    pending = np.empty((0, FACE_SIZE, FACE_SIZE, 3), np.uint8)  # generated frames not yet handed on
+    base = 0  # the index of pending[0] among all the frames
+    k = 0
+    for i in range(0, len(mels), engine.max_batch):
+        pending = np.concatenate([pending, engine.forward(mels[i:i + engine.max_batch],
+                                                          faces[i:i + engine.max_batch])])
+        while k < len(items) and ends[k] <= base + len(pending):
+            start = int(ends[k - 1]) if k else 0
+            renderer, window = items[k]
+            yield k, renderer.finish(window, pending[start - base:int(ends[k]) - base])
+            pending, base = pending[int(ends[k]) - base:], int(ends[k])
+            k += 1
+    for renderer, window in items[k:]:  # only chunks without frames are left
+        k += 1
+        yield k - 1, renderer.finish(window, pending[:0])
+
+
+def render_batch(engine: Wav2LipEngine, items: list[tuple[Wav2LipRenderer, AudioWindow]]) -> list[np.ndarray]:
+    """`render_each`, all at once."""
+    return [patches for _, patches in render_each(engine, items)]
 
 
 def precision_named(name: str) -> Precision:

@@ -128,12 +128,23 @@ def test_after_a_failed_batch_each_chunk_fails_alone(avatar: Avatar) -> None:
     items = [("a", _windows(0)[0]), ("gone", _windows(1)[0]), ("a", _windows(2)[1])]
     with pytest.raises(FileNotFoundError):
         renderers.render(items)
-    results = renderers.render_apart(items)
+    got: list[tuple[int, object]] = []
+    renderers.render_each(items, lambda k, result: got.append((k, result)))
+    results = dict(got)
+    assert sorted(results) == [0, 1, 2] and len(got) == 3  # each chunk answered once
     assert isinstance(results[1], FileNotFoundError)
     for item, result in zip([items[0], items[2]], [results[0], results[2]], strict=True):
         [(box, patches)] = renderers.render([item])
         assert not isinstance(result, Exception)
         assert result[0] == box and np.array_equal(result[1], patches)
+
+
+def test_chunks_are_handed_on_one_by_one_in_order(avatar: Avatar) -> None:
+    renderers = Renderers(LipsyncSettings(), lambda _id: avatar)
+    items = [("a", _windows(seed)[0]) for seed in range(3)]
+    got: list[int] = []
+    renderers.render_each(items, lambda k, result: got.append(k))
+    assert got == [0, 1, 2]
 
 
 def test_renderers_are_built_on_the_shared_avatars(avatar: Avatar) -> None:

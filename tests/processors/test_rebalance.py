@@ -60,3 +60,10 @@ def test_nothing_is_judged_before_the_rebalance_has_placed_the_partition() -> No
     ledger.delivered(TP0, 40, start=None, now=1.0)
     ledger.delivered(TP0, 41, start=None, now=1.1)
     assert not ledger.lost and ledger.next[TP0] == 42
+
+
+def test_a_loss_is_reported_once_when_it_is_first_seen() -> None:
+    ledger = DeliveryLedger()
+    assert ledger.delivered(TP0, 199, start=199, now=1.0) is False
+    assert ledger.delivered(TP0, 216, start=199, now=1.1) is True  # the watchdog acts on this
+    assert ledger.delivered(TP0, 217, start=199, now=1.2) is False  # the same loss, known

@@ -8,7 +8,7 @@ import torch
 
 from models.avatars.avatar import Avatar
 from models.avatars.sample import sample_avatar
-from models.lipsync.engine import Wav2LipEngine, Wav2LipRenderer, render_batch
+from models.lipsync.engine import Wav2LipEngine, Wav2LipRenderer, render_batch, render_each
 from models.lipsync.render import job_windows
 from models.lipsync.wav2lip import Precision, Wav2Lip
 from models.speech.audio_chunks import plan_chunks
@@ -73,3 +73,25 @@ def test_chunks_of_several_jobs_share_forward_passes(avatar: Avatar, model: Wav2
     assert engine.forward_passes - before == 2  # 24 frames in passes of 16 + 8, not 3 passes
     for one, many in zip(singles, batched):
         assert np.abs(one.astype(int) - many.astype(int)).max() <= 1
+
+
+def test_each_chunk_is_handed_on_as_soon_as_its_frames_are_through(avatar: Avatar, model: Wav2Lip) -> None:
+    engine = Wav2LipEngine(model, Precision("cpu", torch.bfloat16), max_batch=4)
+    renderer = Wav2LipRenderer(avatar, engine)
+    audio = _speech(20, seed=3)
+    windows = list(job_windows(audio, plan_chunks(len(audio), 16000, 25, 8), 25))[:3]
+    sizes = [w.n_frames for w in windows]
+    passes_at = []
+    out = {}
+    for k, patches in render_each(engine, [(renderer, w) for w in windows]):
+        passes_at.append(engine.forward_passes)
+        out[k] = patches
+    assert list(out) == [0, 1, 2]
+    ends = np.cumsum(sizes)
+    # chunk k is out once the passes covering its last frame are done, not after all of them
+    assert passes_at == [-(-int(e) // 4) for e in ends]  # a fresh engine: passes count from 0
+    assert passes_at[0] < passes_at[-1]
+    for w, k in zip(windows, out):
+        assert out[k].shape[0] == w.n_frames
+        single = renderer.render_chunk(w)
+        assert np.abs(single.astype(int) - out[k].astype(int)).max() <= 1
