@@ -16,9 +16,9 @@ A commit that finds nothing assigned. Faust filters the offsets it commits by th
 assignment twice: once in the app's consumer, again in its consumer thread. A rebalance
 that lands between the two leaves the thread nothing to commit, and it hands aiokafka an
 empty mapping, which raises ValueError({}); Faust treats that as a crash and the worker
-stops (seen when two workers joined and left within a second). Here the thread commits nothing and says so
-instead, as it already does for a commit refused because the group rebalanced; the
-offsets are committed by the next commit after the rebalance.
+stops (seen when two workers joined and left within a second). Here the thread commits
+nothing and says so instead, as it already does for a commit refused because the group
+rebalanced; the offsets are committed by the next commit after the rebalance.
 """
 
 from __future__ import annotations

@@ -84,20 +84,19 @@ class Renderers:
         """`emit(index, result)` for each item as soon as it is rendered, in the order given.
         When the batch fails, the items not yet out are rendered one by one, so one job's
         bad chunk fails only that chunk."""
-        out: set[int] = set()
+        sent = 0  # `_render_each` gives the items in order: the first `sent` are out
         try:
             for k, result in self._render_each(items):
-                out.add(k)
                 emit(k, result)
+                sent = k + 1
         except Exception:  # whose fault it was shows one by one
             log.warning("batch of %d chunks failed; rendering the rest one by one", len(items),
                         exc_info=True)
-            for k, item in enumerate(items):
-                if k not in out:
-                    try:
-                        emit(k, self.render([item])[0])
-                    except Exception as exc:  # noqa: BLE001 - this chunk's failure
-                        emit(k, exc)
+            for k, item in enumerate(items[sent:], start=sent):
+                try:
+                    emit(k, self.render([item])[0])
+                except Exception as exc:  # noqa: BLE001 - this chunk's failure
+                    emit(k, exc)
 
     def _render_each(self, items: list[tuple[str, AudioWindow]]) -> Iterator[tuple[int, RenderResult]]:
         renderers = [self.get(avatar_id) for avatar_id, _ in items]

@@ -2,8 +2,8 @@
 
 :class:`Wav2LipEngine` owns the model; :func:`render_each` takes the chunks of several jobs
 (the lipsync stage gathers them with ``stream.take_events``, bounded in latency), runs
-their frames through full batches and hands each chunk on as soon as its frames are done. :class:`Wav2LipRenderer` is the per-avatar part: crops
-and masks computed once, mel windows from the chunk's context, the face pasted back
+their frames through full batches and hands each chunk on as soon as its frames are done.
+:class:`Wav2LipRenderer` is the per-avatar part: crops and masks computed once, mel windows from the chunk's context, the face pasted back
 seamlessly.
 """
 
@@ -136,9 +136,8 @@ def render_each(engine: Wav2LipEngine,
             yield k, renderer.finish(window, pending[start - base:int(ends[k]) - base])
             pending, base = pending[int(ends[k]) - base:], int(ends[k])
             k += 1
-    for renderer, window in items[k:]:  # only chunks without frames are left
-        k += 1
-        yield k - 1, renderer.finish(window, pending[:0])
+    for j, (renderer, window) in enumerate(items[k:], start=k):  # only chunks without frames
+        yield j, renderer.finish(window, pending[:0])
 
 
 def render_batch(engine: Wav2LipEngine, items: list[tuple[Wav2LipRenderer, AudioWindow]]) -> list[np.ndarray]:
