@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import faust
@@ -111,14 +112,18 @@ class DeliveryWatchdog(faust.Sensor):
     where the rebalance's seek put it (`kafka_driver.Consumer.start_offsets`), one by one.
     A record past that offset means the ones between were lost: the partition is sought
     back to the first of them. A partition with records past that offset and no delivery
-    for `stuck_s` is sought there too. After a seek, records until the sought one are the
-    rest of a batch already on its way and are not judged. A record delivered twice is a
-    repeat the stages drop.
+    for `stuck_s` is sought there too, but only while `busy()` says no records wait inside
+    the worker: a stage that is behind holds up Faust's deliveries of every partition, and
+    seeking those back (seen under load: every second) only made the stages do records
+    again. After a seek, records until the sought one are the rest of a batch already on
+    its way and are not judged. A record delivered twice is a repeat the stages drop.
     """
 
-    def __init__(self, app: faust.App, stuck_s: float = 1.0, **kwargs: object) -> None:
+    def __init__(self, app: faust.App, busy: Callable[[], bool] = lambda: False,
+                 stuck_s: float = 1.0, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self.app = app
+        self.busy = busy
         self.stuck_s = stuck_s
         self.ledger = DeliveryLedger()
         self._reset_at = time.monotonic()
@@ -166,6 +171,8 @@ class DeliveryWatchdog(faust.Sensor):
         starts: dict[TopicPartition, int] = consumer.start_offsets
         quiet = [tp for tp in consumer.assignment()
                  if tp in starts and tp not in seeks and now - ledger.at.get(tp, epoch[1]) >= self.stuck_s]
+        if quiet and self.busy():
+            quiet = []  # records wait inside this worker: its stages are at work, nothing is lost
         if quiet:
             ends = await consumer.highwaters(*quiet)
             seeks.update({tp: ledger.next.get(tp, starts[tp]) for tp, end in ends.items()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +36,15 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
     "assembler": assembler.register,
     "avatars": avatars.register,
 }
+
+
+def records_waiting(app: faust.App) -> bool:
+    """Whether records wait inside this worker for its stages: in a stage's Faust buffer,
+    held back because one was full, or sent and not yet out of the producer's buffer."""
+    if app.producer.buffer.size or app.consumer._buffered_partitions:
+        return True
+    return any(not actor.stream.channel.queue.empty()
+               for agent in app.agents.values() for actor in agent._actors)
 
 
 def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -> faust.App:
@@ -79,7 +89,7 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
 
     app.on_rebalance_complete.connect(on_rebalanced)
     recovery = RecoveryWatchdog(app)
-    delivery = DeliveryWatchdog(app)
+    delivery = DeliveryWatchdog(app, busy=functools.partial(records_waiting, app))
     app.sensors.add(delivery)
 
     async def on_assigned(sender: faust.App, *_: object, **__: object) -> None:

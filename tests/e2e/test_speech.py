@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import av
 import httpx
 import numpy as np
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from cli.client import generate_and_watch, submit
 from cli.stack import Stack
@@ -40,18 +41,25 @@ def _lag(a: np.ndarray, b: np.ndarray, max_lag: int) -> int:
     return int(lags[np.argmax(xc[lags])])
 
 
-async def _records(bootstrap: str, topic: str, job_id: str, until: int, timeout_s: float = 30) -> list[object]:
+async def _records(bootstrap: str, topic: str, job_id: str, seq: Callable[[ConsumerRecord], int],
+                   until: int, timeout_s: float = 30) -> list[ConsumerRecord]:
+    """The job's records on `topic`, one per `seq`, in order. A record may be there twice (a
+    stage that redoes it after a seek sends it again): the copies must be the same, and the
+    stages after keep the first."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
     await consumer.start()
-    found: list[object] = []
+    found: dict[int, ConsumerRecord] = {}
     try:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and len(found) < until:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                found += [r for r in records if r.key == job_id.encode()]
+                for r in records:
+                    if r.key == job_id.encode():
+                        first = found.setdefault(seq(r), r)
+                        assert (first.value, first.headers) == (r.value, r.headers), f"{topic} {seq(r)} differs"
     finally:
         await consumer.stop()
-    return found
+    return [found[k] for k in sorted(found)]
 
 
 async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elevenlabs: FakeElevenLabs,
@@ -66,9 +74,9 @@ async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elev
     assert bodies[sentences[1]]["previous_text"] == sentences[0]
 
     # The audio topic carries exactly that audio, with the true neighbours as context.
-    audio = await _records(stack.bootstrap, stack.topics.audio, result.job_id, len(result.media))
-    chunks = sorted(((AudioChunkMeta.from_headers(r.headers), r.value) for r in audio),  # type: ignore[attr-defined]
-                    key=lambda c: c[0].seq)
+    audio = await _records(stack.bootstrap, stack.topics.audio, result.job_id,
+                           lambda r: AudioChunkMeta.from_headers(r.headers).seq, len(result.media))
+    chunks = [(AudioChunkMeta.from_headers(r.headers), r.value) for r in audio]
     assert [m.seq for m, _ in chunks] == list(range(len(result.media)))
     for meta, value in chunks:
         payload = np.frombuffer(value, "<i2")
@@ -79,9 +87,10 @@ async def test_elevenlabs_job_streams_and_keeps_the_api_audio(stack: Stack, elev
     assert chunks[-1][0].is_last and (chunks[-1][0].frame_start + chunks[-1][0].n_frames) * 640 == len(expected)
 
     # Captions: ElevenLabs' character times, on the job's timeline.
-    captions = [CaptionChunk.from_json(r.value) for r in  # type: ignore[attr-defined]
-                await _records(stack.bootstrap, stack.topics.captions, result.job_id, len(chunks))]
-    words = [w for c in sorted(captions, key=lambda c: c.seq) for w in c.words]
+    captions = [CaptionChunk.from_json(r.value) for r in
+                await _records(stack.bootstrap, stack.topics.captions, result.job_id,
+                               lambda r: CaptionChunk.from_json(r.value).seq, len(chunks))]
+    words = [w for c in captions for w in c.words]
     assert [w.text for w in words] == TEXT.split()
     assert abs(words[1].start_s - 6 * CHAR_S) < 1e-3  # "brave"
     second = len(frame_align(pcm[0], 16000, 25)) / 16000
@@ -122,10 +131,11 @@ async def test_gateway_lists_elevenlabs_voices_and_refuses_unknown_backends(stac
 async def test_local_voice_captions_cover_every_word_in_order(stack: Stack) -> None:
     text = "Captions follow the words. Each one, in order!"
     result = await generate_and_watch(stack.url, text)
-    captions = [CaptionChunk.from_json(r.value) for r in  # type: ignore[attr-defined]
-                await _records(stack.bootstrap, stack.topics.captions, result.job_id, len(result.media))]
-    assert sorted(c.seq for c in captions) == list(range(len(result.media)))
-    words = [w for c in sorted(captions, key=lambda c: c.seq) for w in c.words]
+    captions = [CaptionChunk.from_json(r.value) for r in
+                await _records(stack.bootstrap, stack.topics.captions, result.job_id,
+                               lambda r: CaptionChunk.from_json(r.value).seq, len(result.media))]
+    assert [c.seq for c in captions] == list(range(len(result.media)))
+    words = [w for c in captions for w in c.words]
     assert [w.text for w in words] == text.split()
     starts = [w.start_s for w in words]
     assert starts == sorted(starts) and all(w.end_s >= w.start_s for w in words)
