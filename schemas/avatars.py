@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, Message
+from schemas.base import AVATAR_ID_PATTERN, Message, PlainText
 
 AVATAR_STAGE = "avatars"
 MAX_AVATAR_NAME_CHARS = 120
@@ -25,7 +25,7 @@ class AvatarTrainRequest(Message):
     """Keyed by avatar_id; the upload lies in the shared media store under `upload`."""
 
     avatar_id: str = Field(pattern=AVATAR_ID_PATTERN)
-    name: str = Field(min_length=1, max_length=MAX_AVATAR_NAME_CHARS)
+    name: PlainText = Field(min_length=1, max_length=MAX_AVATAR_NAME_CHARS)
     upload: str = Field(pattern=UPLOAD_NAME_PATTERN, description="file name in the store's uploads")
     size_bytes: int = Field(ge=0)
     submitted_at: float | None = None

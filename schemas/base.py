@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+import re
+from typing import Annotated, Any, Self
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 AVATAR_ID_PATTERN = JOB_ID_PATTERN
+# Tab, line feed and carriage return are text; every other control character (C0, DEL, C1)
+# is not: a NUL reaches TTS, logs and file names. One range, for pydantic and for JSON Schema.
+_CONTROL_CHARS = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"
+PLAIN_TEXT_PATTERN = f"^[^{_CONTROL_CHARS}]*$"
+_CONTROL = re.compile(f"[{_CONTROL_CHARS}]")
+
+
+def no_control_chars(value: str) -> str:
+    """Raises ValueError naming the first control character other than tab, LF or CR."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"control character U+{ord(found.group()):04X} at index {found.start()} "
+                         "is not allowed (only tab, line feed and carriage return are)")
+    return value
+
+
+# A string field of any record or body that comes from outside: no control characters.
+PlainText = Annotated[str, AfterValidator(no_control_chars),
+                      Field(json_schema_extra={"pattern": PLAIN_TEXT_PATTERN})]
 
 
 class Message(BaseModel):

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from schemas.base import AVATAR_ID_PATTERN, Message
 from schemas.options import RenderOptions
-from schemas.requests import DEFAULT_AVATAR_ID, DEFAULT_VOICE_ID, MAX_SCRIPT_CHARS, _not_blank
+from schemas.requests import (
+    DEFAULT_AVATAR_ID,
+    DEFAULT_VOICE_ID,
+    MAX_SCRIPT_CHARS,
+    SpokenText,
+    VoiceId,
+)
 from schemas.status import JobState
 
 
 class GenerateRequest(Message):
-    text: str = Field(max_length=MAX_SCRIPT_CHARS)
+    text: SpokenText = Field(max_length=MAX_SCRIPT_CHARS)
     avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
-    voice_id: str = Field(DEFAULT_VOICE_ID, max_length=128)
+    voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
-
-    _text_not_blank = field_validator("text")(_not_blank)
 
 
 class GenerateResponse(Message):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from typing import Annotated
 
-from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message
+from pydantic import AfterValidator, Field
+
+from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message, PlainText
 from schemas.options import RenderOptions
 
 MAX_SCRIPT_CHARS = 20_000
@@ -18,6 +20,12 @@ def _not_blank(text: str) -> str:
     return text
 
 
+# Text to speak, over HTTP and on Kafka alike. minLength is documented only: the validator's
+# own message ("empty or whitespace only") says more than a length error would.
+SpokenText = Annotated[PlainText, AfterValidator(_not_blank), Field(json_schema_extra={"minLength": 1})]
+VoiceId = Annotated[PlainText, Field(max_length=128)]
+
+
 class ScriptRequest(Message):
     """Keyed by job_id on the requests topic; the job_id is chosen by the producer.
 
@@ -27,10 +35,8 @@ class ScriptRequest(Message):
     """
 
     job_id: str = Field(pattern=JOB_ID_PATTERN)
-    text: str = Field(max_length=MAX_SCRIPT_CHARS)
+    text: SpokenText = Field(max_length=MAX_SCRIPT_CHARS)
     avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
-    voice_id: str = Field(DEFAULT_VOICE_ID, max_length=128)
+    voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = Field(None, description="unix seconds, for latency accounting")
-
-    _text_not_blank = field_validator("text")(_not_blank)

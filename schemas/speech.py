@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from schemas.base import Message
-from schemas.requests import DEFAULT_VOICE_ID, _not_blank
+from schemas.requests import DEFAULT_VOICE_ID, SpokenText, VoiceId
 
 MAX_TTS_CHARS = 5_000
+MAX_VOICE_NAME_CHARS = 100
 
 
 class Voice(Message):
@@ -30,7 +31,5 @@ class CloneResponse(Message):
 
 
 class TtsRequest(Message):
-    text: str = Field(max_length=MAX_TTS_CHARS)
-    voice_id: str = Field(DEFAULT_VOICE_ID, max_length=128)
-
-    _text_not_blank = field_validator("text")(_not_blank)
+    text: SpokenText = Field(max_length=MAX_TTS_CHARS)
+    voice_id: VoiceId = DEFAULT_VOICE_ID

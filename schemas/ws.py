@@ -10,6 +10,8 @@ import struct
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import Field
+
 from schemas.base import Message
 from schemas.http import JobStatus
 from schemas.pipeline import WordTiming
@@ -62,8 +64,13 @@ class WsCaptions(Message):
 
 
 class WsError(Message):
-    """Sent before the server closes the socket; `code` repeats the close code."""
+    """Sent before the server closes the socket; `code` repeats the close code.
+
+    The close frame's reason is this `error` cut to 123 bytes; here it is whole.
+    """
 
     type: Literal["error"] = "error"
     error: str
     code: int | None = None
+    retry_after_s: int | None = Field(None, description="with code 4429: seconds to wait before "
+                                                        "connecting again")

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import ValidationError
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core.voices import is_known_voice
@@ -18,9 +18,11 @@ from schemas.base import JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
+from streamer.files import file_response
 from streamer.state import GatewayState
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_OFFSET = 10**9
 _JOB_ID = re.compile(JOB_ID_PATTERN)
 M = TypeVar("M", bound=Message)
 
@@ -53,8 +55,31 @@ def job_id_of(request: Request) -> str:
     return job_id
 
 
+def is_json(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/")
+                                                 and media_type.endswith("+json"))
+
+
+def int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
+    """A query integer in [low, high]: 400 when it is not one; every list endpoint checks alike."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}")
+    return value
+
+
 async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
-    """The body as `model`: 413 when too large, 400 when not JSON, 422 when invalid."""
+    """The body as `model`: 415 unless it says it is JSON (a cross-site form cannot), 413 when
+    too large, 400 when not JSON, 422 when invalid."""
+    if not is_json(request.headers.get("content-type", "")):
+        raise ApiError(415, "the body must be JSON, with Content-Type: application/json")
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise ApiError(413, f"request body over {max_bytes} bytes")
@@ -119,13 +144,13 @@ async def status(request: Request) -> Response:
 
 
 async def video(request: Request) -> Response:
-    """The final MP4 (Range requests work); 409 while the job is still running."""
+    """The final MP4 (Range requests work, If-None-Match answers 304); 409 while the job is still running."""
     state = gateway(request)
     job_id = job_id_of(request)
     view = state.board.get(job_id)
     path = state.store.final_path(job_id)
     if view is not None and path.exists():
-        return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
+        return await file_response(request, path, "video/mp4", f"{job_id}.mp4")
     if view is None:
         raise ApiError(404, f"unknown job {job_id!r}")
     raise ApiError(409, f"the video is not ready; job is {view.status.state.value}",

@@ -18,6 +18,7 @@ from streamer import api, avatars_api, health, jobs_api, openapi, player, relay,
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware
 from streamer.jobs import JobBoard
+from streamer.json_errors import JsonErrorsMiddleware
 from streamer.kafka_io import GatewayKafka
 from streamer.settings import GatewaySettings
 from streamer.stalls import watch_stalls
@@ -80,11 +81,14 @@ def create_app(settings: GatewaySettings) -> Starlette:
         *openapi.routes,
         *player.routes,
     ]
-    middleware = [Middleware(GuardMiddleware, settings=settings)]
+    # Outermost first: errors made by any layer below become JSON; CORS answers preflights
+    # before the guard asks for a key.
+    middleware = [Middleware(JsonErrorsMiddleware), Middleware(GuardMiddleware, settings=settings)]
     if settings.cors_origins:
-        middleware.insert(0, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
+        middleware.insert(1, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                         allow_methods=["GET", "POST", "DELETE"],
-                                        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
-                                        expose_headers=["Content-Range", "Retry-After"]))
+                                        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range",
+                                                       "If-None-Match"],
+                                        expose_headers=["Content-Range", "Retry-After", "ETag"]))
     return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                      lifespan=lifespan)

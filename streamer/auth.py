@@ -1,8 +1,11 @@
-"""API keys, rate limits and body size limits, for HTTP and WebSocket alike (one ASGI middleware).
+"""API keys, rate limits, browser origins and body size limits, for HTTP and WebSocket alike
+(one ASGI middleware).
 
 Keys arrive as `Authorization: Bearer <key>`, `X-API-Key: <key>` or, for browsers'
 WebSockets, `?api_key=<key>`; only their sha256 digests are configured, so the
-settings never hold a usable secret. Dev mode (no keys) is open and not limited.
+settings never hold a usable secret. Dev mode (no keys) is open and not limited, but a
+browser on another site is refused there too: CORS guards what a page may read, not
+what its forms or WebSockets may send.
 """
 
 from __future__ import annotations
@@ -10,20 +13,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.http import ErrorBody
-from streamer.ratelimit import RateLimiter, retry_after_header
+from streamer import ws_close
+from streamer.ratelimit import FailureThrottle, RateLimiter, retry_after_header
 from streamer.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
 # The player page, its assets, the docs and liveness stay reachable without a key.
 PUBLIC_PREFIXES = ("/static/", "/docs")
 PUBLIC_PATHS = {"/", "/health", "/openapi.json", "/favicon.ico"}
-WS_CODE_UNAUTHORIZED, WS_CODE_RATE_LIMITED = 4401, 4429
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# A WebSocket is refused with 4000 + the status the same refusal gets over HTTP.
+WS_CODE_UNAUTHORIZED, WS_CODE_FORBIDDEN, WS_CODE_RATE_LIMITED = 4401, 4403, 4429
 
 
 def key_hash(key: str) -> str:
@@ -41,6 +47,24 @@ def presented_key(scope: Scope) -> str | None:
     return query["api_key"][0] if query.get("api_key") else None
 
 
+def client_address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def foreign_origin(scope: Scope, allowed: tuple[str, ...]) -> str | None:
+    """The Origin of a browser's WebSocket or unsafe request from a site that is neither this
+    one (its Host or X-Forwarded-Host) nor in `allowed`; None when the request may go on."""
+    if scope["type"] == "http" and scope["method"] in SAFE_METHODS:
+        return None
+    headers = Headers(scope=scope)
+    origin = headers.get("origin")
+    if origin is None or origin in allowed or "*" in allowed:
+        return None  # not from a browser page, or from an allowed one
+    hosts = {h.split(",")[0].strip().lower() for h in (headers.get("host"), headers.get("x-forwarded-host")) if h}
+    return None if urlsplit(origin).netloc.lower() in hosts else origin
+
+
 class _BodyTooLarge(Exception):
     pass
 
@@ -50,9 +74,11 @@ class GuardMiddleware:
         self.app = app
         self.settings = settings
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
+        self.failures = FailureThrottle(settings.auth_failures_max, settings.auth_failures_window_s)
 
     def _identity(self, scope: Scope) -> tuple[str | None, str | None]:
-        """(key hash, refusal reason): who is calling, or why they may not."""
+        """(key hash, refusal reason): who is calling, or why they may not. A wrong key counts
+        against the client's address; a missing one does not (a page before its key is typed)."""
         if not self.settings.auth_required:
             return None, None
         key = presented_key(scope)
@@ -60,6 +86,7 @@ class GuardMiddleware:
             return None, "an API key is required (Authorization: Bearer, X-API-Key or ?api_key=)"
         digest = key_hash(key)
         if not any(hmac.compare_digest(digest, known) for known in self.settings.api_key_hashes):
+            self.failures.record(client_address(scope))
             return None, "invalid API key"
         return digest, None
 
@@ -68,13 +95,18 @@ class GuardMiddleware:
         public = path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
         if scope["type"] not in ("http", "websocket") or public:
             return await self.app(scope, receive, send)
+        if (origin := foreign_origin(scope, self.settings.cors_origins)) is not None:
+            return await self._refuse(scope, receive, send, 403, f"requests from {origin} are not allowed "
+                                      "(see AVATAR_CORS_ORIGINS)", WS_CODE_FORBIDDEN)
+        if self.settings.auth_required and (wait_s := self.failures.wait_s(client_address(scope))) > 0:
+            return await self._refuse(scope, receive, send, 429, "too many invalid API keys from this address",
+                                      WS_CODE_RATE_LIMITED, wait_s)
         who, refusal = self._identity(scope)
         if refusal is not None:
             return await self._refuse(scope, receive, send, 401, refusal, WS_CODE_UNAUTHORIZED)
         wait_s = self.limiter.take(who) if who is not None else 0.0
         if wait_s > 0:
-            return await self._refuse(scope, receive, send, 429, "rate limit exceeded", WS_CODE_RATE_LIMITED,
-                                      {"retry-after": retry_after_header(wait_s)})
+            return await self._refuse(scope, receive, send, 429, "rate limit exceeded", WS_CODE_RATE_LIMITED, wait_s)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
         await self._limited_body(scope, receive, send)
@@ -108,15 +140,18 @@ class GuardMiddleware:
                 await self._refuse(scope, receive, send, 413, f"request body over {limit} bytes", 0)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, reason: str,
-                      ws_code: int, headers: dict[str, str] | None = None) -> None:
+                      ws_code: int, wait_s: float = 0.0) -> None:
+        retry_after = retry_after_header(wait_s) if wait_s > 0 else None
         if scope["type"] == "websocket":
-            await receive()  # websocket.connect
-            await send({"type": "websocket.close", "code": ws_code, "reason": reason})
-            return
-        body = ErrorBody(error=reason).to_json()
+            message = reason if retry_after is None else f"{reason}; retry after {retry_after} s"
+            return await ws_close.refuse(receive, send, ws_code, message,
+                                         None if retry_after is None else int(retry_after))
+        detail = None if retry_after is None else {"retry_after_s": int(retry_after)}
+        body = ErrorBody(error=reason, detail=detail).to_json()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         if status == 401:
             raw.append((b"www-authenticate", b'Bearer realm="avatar-stream"'))
-        raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        if retry_after is not None:
+            raw.append((b"retry-after", retry_after.encode()))
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})

@@ -13,7 +13,7 @@ import uuid
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from models.avatars.avatar import AvatarSummary
@@ -28,17 +28,18 @@ from schemas.avatars import (
     AvatarTrainRequest,
     AvatarTrainResponse,
 )
-from schemas.base import AVATAR_ID_PATTERN
+from schemas.base import AVATAR_ID_PATTERN, no_control_chars
 from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.status import JobState, StatusEvent
-from streamer.api import ApiError, gateway, json_response
+from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response
+from streamer.files import file_response
 from streamer.kafka_io import NotConnectedError
 from streamer.state import GatewayState
-from streamer.uploads import UploadError, receive_upload
+from streamer.uploads import UploadError, hide_path, receive_upload
 
 _STATES: dict[JobState, AvatarState] = {JobState.QUEUED: "queued", JobState.RUNNING: "running",
                                         JobState.FAILED: "failed", JobState.CANCELLED: "failed"}
-MAX_PAGE = 100
+DEFAULT_PAGE, MAX_PAGE = 20, 100
 
 
 def _avatar_id(request: Request) -> str:
@@ -97,9 +98,14 @@ async def train(request: Request) -> Response:
         if not name or len(name) > MAX_AVATAR_NAME_CHARS:
             raise ApiError(422, f"'name' is required, 1-{MAX_AVATAR_NAME_CHARS} characters")
         try:
+            no_control_chars(name)
+        except ValueError as exc:
+            raise ApiError(422, f"'name': {exc}") from None
+        try:
             info = await run_in_threadpool(probe_media, part, limits.max_pixels)
-        except UnusableMediaError as exc:
-            raise ApiError(413 if isinstance(exc, MediaTooLargeError) else 415, str(exc)) from None
+        except UnusableMediaError as exc:  # the decoder names the file it read: not for clients
+            status = 413 if isinstance(exc, MediaTooLargeError) else 415
+            raise ApiError(status, hide_path(str(exc), part, "the upload")) from None
         os.replace(part, state.store.upload_path(avatar_id))
     finally:
         part.unlink(missing_ok=True)
@@ -118,11 +124,8 @@ async def train(request: Request) -> Response:
 async def list_avatars(request: Request) -> Response:
     """Avatars, ready and in training, paged with `offset` and `limit`."""
     state = gateway(request)
-    try:
-        offset = max(0, int(request.query_params.get("offset", 0)))
-        limit = min(MAX_PAGE, max(1, int(request.query_params.get("limit", 20))))
-    except ValueError:
-        raise ApiError(400, "offset and limit must be integers") from None
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     ids = set(state.store.avatar_ids())
     ids |= {v.job_id for v in state.board.all() if v.status.avatar_id == v.job_id}
     records = [r for r in (_record(state, i) for i in ids) if r is not None]
@@ -141,13 +144,13 @@ async def get_avatar(request: Request) -> Response:
 
 
 async def thumbnail(request: Request) -> Response:
-    """A JPEG of the avatar's first frame."""
+    """A JPEG of the avatar's first frame (If-None-Match answers 304)."""
     state = gateway(request)
     avatar_id = _avatar_id(request)
     path = state.store.thumbnail_path(avatar_id)
     if not path.is_file():
         raise ApiError(404, f"no thumbnail for avatar {avatar_id!r}")
-    return FileResponse(path, media_type="image/jpeg")
+    return await file_response(request, path, "image/jpeg")
 
 
 async def delete_avatar(request: Request) -> Response:

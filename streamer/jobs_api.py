@@ -12,10 +12,12 @@ from starlette.routing import BaseRoute, Route
 from schemas.http import BatchRequest, BatchResponse, JobList
 from schemas.status import JobState, StatusEvent
 from streamer.api import (
+    MAX_OFFSET,
     ApiError,
     accept,
     check_request,
     gateway,
+    int_param,
     job_id_of,
     json_response,
     read_model,
@@ -25,22 +27,9 @@ from streamer.jobs import DELETE_STAGE
 from streamer.state import GatewayState
 
 MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
-MAX_PAGE = 500
+DEFAULT_PAGE, MAX_PAGE = 50, 500
 # Records already inside a stage when the cancel lands may still write a file; sweep once more.
 SWEEP_AFTER_S = 5.0
-
-
-def _int_param(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}")
-    return value
 
 
 async def list_jobs(request: Request) -> Response:
@@ -51,8 +40,8 @@ async def list_jobs(request: Request) -> Response:
             states = {JobState(s.strip()) for s in raw.split(",") if s.strip()}
         except ValueError:
             raise ApiError(400, f"state must be among {', '.join(s.value for s in JobState)}") from None
-    limit = _int_param(request, "limit", 50, 1, MAX_PAGE)
-    offset = _int_param(request, "offset", 0, 0, 10**9)
+    limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     page, total = gateway(request).board.page(states, offset, limit)
     next_offset = offset + limit if offset + limit < total else None
     jobs = [with_urls(s) for s in page]

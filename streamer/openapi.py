@@ -2,6 +2,7 @@
 
 Routes described in `OPERATIONS` get request and response schemas; any other
 route (other modules' endpoints) is still listed, with its handler's docstring.
+Limits come from the constants the handlers check, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from schemas.avatars import AvatarPage, AvatarRecord, AvatarTrainResponse
-from schemas.base import Message
+from schemas.avatars import MAX_AVATAR_NAME_CHARS, AvatarPage, AvatarRecord, AvatarTrainResponse
+from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, PLAIN_TEXT_PATTERN, Message
 from schemas.http import (
     BatchRequest,
     BatchResponse,
@@ -26,82 +27,138 @@ from schemas.http import (
     JobList,
     JobStatus,
 )
-from schemas.speech import CloneResponse, TtsRequest, VoiceList
+from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, VoiceList
+from schemas.status import JobState
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
+from streamer import avatars_api, jobs_api
+from streamer.api import MAX_OFFSET
+from streamer.speech_api import MAX_CLONE_FILE_BYTES, MAX_CLONE_FILES
+
+Schema = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    schema: Schema
+    description: str
 
 
 @dataclass(frozen=True)
 class Operation:
     request: type[Message] | None = None
     responses: dict[int, type[Message] | str] = field(default_factory=dict)
-    query: tuple[tuple[str, str, str], ...] = ()   # (name, JSON type, description)
+    query: tuple[Query, ...] = ()
+    form: Schema | None = None  # a multipart/form-data body, instead of `request`
 
 
-_ERRORS: dict[int, type[Message] | str] = {401: ErrorBody, 429: ErrorBody}
+def _integer(low: int, high: int, default: int) -> Schema:
+    return {"type": "integer", "minimum": low, "maximum": high, "default": default}
+
+
+def _text(low: int, high: int | None = None) -> Schema:
+    limits = {"minLength": low, **({"maxLength": high} if high is not None else {})}
+    return {"type": "string", **limits, "pattern": PLAIN_TEXT_PATTERN}
+
+
+def _page(default: int, high: int, what: str) -> tuple[Query, ...]:
+    return (Query("limit", _integer(1, high, default), f"page size, 1-{high} (default {default})"),
+            Query("offset", _integer(0, MAX_OFFSET, 0), f"{what} to skip (default 0)"))
+
+
+_BINARY: Schema = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
+PATH_PARAMS: dict[str, Schema] = {"job_id": {"type": "string", "pattern": JOB_ID_PATTERN},
+                                  "avatar_id": {"type": "string", "pattern": AVATAR_ID_PATTERN}}
+AVATAR_FORM: Schema = {"type": "object", "required": ["file", "name"], "properties": {
+    "file": {**_BINARY, "description": "a video (MP4, MOV, WebM, MKV) or photo (JPEG, PNG, WebP), "
+                                       "at most AVATAR_UPLOAD_MAX_BYTES; its type is decided by decoding"},
+    "name": _text(1, MAX_AVATAR_NAME_CHARS)}}
+CLONE_FORM: Schema = {"type": "object", "required": ["files", "name"], "properties": {
+    "files": {"type": "array", "minItems": 1, "maxItems": MAX_CLONE_FILES,
+              "items": {**_BINARY, "description": f"an audio sample, at most {MAX_CLONE_FILE_BYTES} bytes"}},
+    "name": _text(1, MAX_VOICE_NAME_CHARS), "description": _text(0)}}
+STREAM_DOC = ("Refusals accept the socket, send an `error` message (WsError) and close with "
+              "4000 + the HTTP status: 4401 key, 4403 origin, 4404 job, 4429 rate (with retry_after_s); "
+              "see docs/websocket.md for every close code.")
+
+_E = ErrorBody
 OPERATIONS: dict[tuple[str, str], Operation] = {
-    ("POST", "/api/v1/generate"): Operation(GenerateRequest, {202: GenerateResponse, 400: ErrorBody, 404: ErrorBody,
-                                                              413: ErrorBody, 422: ErrorBody}),
-    ("GET", "/api/v1/status/{job_id}"): Operation(None, {200: JobStatus, 400: ErrorBody, 404: ErrorBody}),
-    ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 404: ErrorBody,
-                                                        409: ErrorBody}),
-    ("GET", "/api/v1/jobs"): Operation(None, {200: JobList, 400: ErrorBody}, (
-        ("state", "string", "comma-separated states: queued,running,completed,failed,cancelled"),
-        ("limit", "integer", "page size, 1-500 (default 50)"),
-        ("offset", "integer", "jobs to skip (default 0)"))),
-    ("DELETE", "/api/v1/jobs/{job_id}"): Operation(None, {200: JobStatus, 404: ErrorBody}),
-    ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 404: ErrorBody, 413: ErrorBody,
-                                                        422: ErrorBody}),
-    ("POST", "/api/v1/avatars/train"): Operation(None, {202: AvatarTrainResponse, 400: ErrorBody, 413: ErrorBody,
-                                                         415: ErrorBody, 422: ErrorBody}),
-    ("GET", "/api/v1/avatars"): Operation(None, {200: AvatarPage, 400: ErrorBody}, (
-        ("limit", "integer", "page size, 1-100"), ("offset", "integer", "avatars to skip (default 0)"))),
-    ("GET", "/api/v1/avatars/{avatar_id}"): Operation(None, {200: AvatarRecord, 400: ErrorBody, 404: ErrorBody}),
-    ("DELETE", "/api/v1/avatars/{avatar_id}"): Operation(None, {204: "deleted", 404: ErrorBody, 409: ErrorBody}),
-    ("GET", "/api/v1/avatars/{avatar_id}/thumbnail"): Operation(None, {200: "image/jpeg", 404: ErrorBody}),
+    ("POST", "/api/v1/generate"): Operation(GenerateRequest, {202: GenerateResponse, 400: _E, 404: _E, 415: _E,
+                                                              422: _E}),
+    ("GET", "/api/v1/status/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
+    ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 304: "not modified",
+                                                        400: _E, 404: _E, 409: _E, 416: _E}),
+    ("GET", "/api/v1/jobs"): Operation(None, {200: JobList, 400: _E}, (
+        Query("state", {"type": "string"}, f"comma-separated states: {','.join(s.value for s in JobState)}"),
+        *_page(jobs_api.DEFAULT_PAGE, jobs_api.MAX_PAGE, "jobs"))),
+    ("DELETE", "/api/v1/jobs/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
+    ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 400: _E, 404: _E, 415: _E, 422: _E}),
+    ("POST", "/api/v1/avatars/train"): Operation(None, {202: AvatarTrainResponse, 400: _E, 415: _E, 422: _E,
+                                                         503: _E}, form=AVATAR_FORM),
+    ("GET", "/api/v1/avatars"): Operation(None, {200: AvatarPage, 400: _E},
+                                          _page(avatars_api.DEFAULT_PAGE, avatars_api.MAX_PAGE, "avatars")),
+    ("GET", "/api/v1/avatars/{avatar_id}"): Operation(None, {200: AvatarRecord, 400: _E, 404: _E}),
+    ("DELETE", "/api/v1/avatars/{avatar_id}"): Operation(None, {204: "deleted", 400: _E, 404: _E, 409: _E}),
+    ("GET", "/api/v1/avatars/{avatar_id}/thumbnail"): Operation(None, {200: "image/jpeg", 304: "not modified",
+                                                                       400: _E, 404: _E}),
     ("GET", "/api/v1/voices"): Operation(None, {200: VoiceList}),
-    ("POST", "/api/v1/voices/clone"): Operation(None, {201: CloneResponse, 400: ErrorBody, 413: ErrorBody,
-                                                       415: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
-    ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: ErrorBody, 404: ErrorBody,
-                                                    413: ErrorBody, 422: ErrorBody, 502: ErrorBody}),
+    ("POST", "/api/v1/voices/clone"): Operation(None, {201: CloneResponse, 400: _E, 415: _E, 422: _E, 502: _E},
+                                                form=CLONE_FORM),
+    ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: _E, 404: _E, 415: _E, 422: _E,
+                                                    502: _E}),
     ("GET", "/health"): Operation(None, {200: Health, 503: Health}),
     ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
-        ("from_seq", "integer", "first media segment to send (default 0)"),
-        ("api_key", "string", "API key, for browsers that cannot set headers"))),
+        Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
 }
+# What the guard (streamer/auth.py) may answer before any handler: to every /api/ operation,
+# and to those that carry a body or change something.
+_GUARD: dict[int, type[Message] | str] = {401: _E, 429: _E}
+_GUARD_UNSAFE: dict[int, type[Message] | str] = {403: _E, 413: _E}
 WS_MESSAGES: tuple[type[Message], ...] = (WsStatus, WsInit, WsCaptions, WsEnd, WsError)
 
 
-def _schema(model: type[Message], components: dict[str, Any]) -> dict[str, Any]:
+def _schema(model: type[Message], components: dict[str, Any]) -> Schema:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
     components.update(schema.pop("$defs", {}))
     components[model.__name__] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def _content(kind: type[Message] | str, components: dict[str, Any]) -> dict[str, Any]:
+def _content(kind: type[Message] | str, components: dict[str, Any]) -> Schema:
     if isinstance(kind, str):
         return {"description": kind, **({"content": {kind: {}}} if "/" in kind and " " not in kind else {})}
     return {"description": kind.__doc__.strip().splitlines()[0] if kind.__doc__ else kind.__name__,
             "content": {"application/json": {"schema": _schema(kind, components)}}}
 
 
-def _operation(method: str, path: str, endpoint: Any, components: dict[str, Any]) -> dict[str, Any]:
+def _responses(method: str, path: str, spec: Operation, websocket: bool) -> dict[int, type[Message] | str]:
+    if not path.startswith("/api/") or websocket:  # a WebSocket's refusals are close codes
+        return spec.responses
+    unsafe = method not in ("GET", "HEAD")
+    return {**spec.responses, **_GUARD, **(_GUARD_UNSAFE if unsafe else {})}
+
+
+def _operation(method: str, path: str, endpoint: Any, components: dict[str, Any],
+               websocket: bool = False) -> Schema:
     doc = inspect.getdoc(endpoint) or ""
-    op: dict[str, Any] = {"summary": doc.splitlines()[0] if doc else path, "description": doc}
     spec = OPERATIONS.get((method, path), Operation(responses={200: "OK"}))
-    params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    description = f"{doc}\n\n{STREAM_DOC}" if websocket else doc
+    op: Schema = {"summary": doc.splitlines()[0] if doc else path, "description": description}
+    params = [{"name": name, "in": "path", "required": True, "schema": PATH_PARAMS.get(name, {"type": "string"})}
               for name in _path_params(path)]
-    params += [{"name": n, "in": "query", "required": False, "schema": {"type": t}, "description": d}
-               for n, t, d in spec.query]
+    params += [{"name": q.name, "in": "query", "required": False, "schema": q.schema, "description": q.description}
+               for q in spec.query]
     if params:
         op["parameters"] = params
     if spec.request is not None:
         schema = _schema(spec.request, components)
         op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-    responses = {**spec.responses, **(_ERRORS if path.startswith("/api/") else {})}
+    elif spec.form is not None:
+        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
+    responses = _responses(method, path, spec, websocket)
     op["responses"] = {str(code): _content(kind, components) for code, kind in sorted(responses.items())}
     if path.startswith("/api/"):
-        op["security"] = [{"bearer": []}, {"apiKey": []}]
+        op["security"] = [{"bearer": []}, {"apiKey": []}, {"apiKeyQuery": []}]
     return op
 
 
@@ -109,7 +166,7 @@ def _path_params(path: str) -> list[str]:
     return [part[1:-1].split(":")[0] for part in path.split("/") if part.startswith("{")]
 
 
-def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
+def build_document(routes: list[BaseRoute]) -> Schema:
     components: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
@@ -118,7 +175,8 @@ def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
                 operation = _operation(method, route.path, route.endpoint, components)
                 paths.setdefault(route.path, {})[method.lower()] = operation
         elif isinstance(route, WebSocketRoute):
-            paths.setdefault(route.path, {})["get"] = _operation("GET", route.path, route.endpoint, components)
+            paths.setdefault(route.path, {})["get"] = _operation("GET", route.path, route.endpoint, components,
+                                                                 websocket=True)
     for model in WS_MESSAGES:
         _schema(model, components)
     return {
@@ -128,7 +186,9 @@ def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
         "paths": paths,
         "components": {"schemas": components, "securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key",
+                            "description": "for browsers' WebSockets, which cannot set headers"}}},
     }
 
 

@@ -35,6 +35,7 @@ from streamer.api import with_urls
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
+from streamer.ws_close import fit_reason
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 5.0      # nothing expected: wake on the next Kafka record or this
@@ -136,7 +137,7 @@ async def _send(websocket: WebSocket, out: Outbox) -> None:
     while True:
         item = await out.get()
         if isinstance(item, Close):
-            await websocket.close(code=item.code, reason=item.reason)
+            await websocket.close(code=item.code, reason=fit_reason(item.reason))
             return
         if isinstance(item, bytes):
             await websocket.send_bytes(item)
@@ -154,7 +155,7 @@ async def _receive(websocket: WebSocket) -> None:
 
 async def _refuse(websocket: WebSocket, code: int, reason: str) -> None:
     await websocket.send_text(_text(WsError(error=reason, code=code)))
-    await websocket.close(code=code, reason=reason)
+    await websocket.close(code=code, reason=fit_reason(reason))
 
 
 async def _drop(websocket: WebSocket, reason: str) -> None:

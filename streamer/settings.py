@@ -58,6 +58,8 @@ class GatewaySettings:
     dev_mode: bool = False
     rate_per_s: float = 5.0
     rate_burst: int = 60
+    auth_failures_max: int = 10  # wrong API keys one client address may send per window...
+    auth_failures_window_s: float = 60.0  # ...before it is answered 429 (0 turns it off)
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = 64 * 1024 * 1024
     ws_queue_bytes: int = 16 * 1024 * 1024
@@ -91,6 +93,9 @@ class GatewaySettings:
             dev_mode=_truthy(env.get("AVATAR_DEV_MODE", dev_default)),
             rate_per_s=float(env.get("AVATAR_RATE_PER_S", cls.rate_per_s)),
             rate_burst=int(env.get("AVATAR_RATE_BURST", cls.rate_burst)),
+            auth_failures_max=int(env.get("AVATAR_AUTH_FAILURES_MAX", cls.auth_failures_max)),
+            auth_failures_window_s=float(env.get("AVATAR_AUTH_FAILURES_WINDOW_S",
+                                                 cls.auth_failures_window_s)),
             cors_origins=tuple(o.strip() for o in env.get("AVATAR_CORS_ORIGINS", "").split(",") if o.strip()),
             max_body_bytes=int(env.get("AVATAR_MAX_BODY_BYTES", cls.max_body_bytes)),
             ws_queue_bytes=int(env.get("AVATAR_WS_QUEUE_BYTES", cls.ws_queue_bytes)),

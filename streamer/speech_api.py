@@ -26,8 +26,9 @@ from models.speech.sentences import split_sentences
 from models.speech.tts_backend import SpeechBackend, SpeechError, SpeechRejected, VoiceRegistry
 from models.speech.tts_elevenlabs import ElevenLabsBackend
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
+from schemas.base import no_control_chars
 from schemas.options import AUDIO_SAMPLE_RATE_HZ
-from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
+from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, Voice, VoiceList
 from streamer.api import error, json_response, read_model
 from streamer.settings import GatewaySettings
 
@@ -144,6 +145,8 @@ async def clone(request: Request) -> Response:
     remote = _service(request).elevenlabs
     if remote is None:
         return error(400, "voice cloning needs ElevenLabs: ELEVENLABS_API_KEY is not configured")
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        return error(415, "expected multipart/form-data with the audio samples as 'files' parts")
     if int(request.headers.get("content-length") or 0) > MAX_CLONE_TOTAL_BYTES:
         return error(413, f"upload over {MAX_CLONE_TOTAL_BYTES} bytes")
     try:
@@ -154,8 +157,13 @@ async def clone(request: Request) -> Response:
         name = str(form.get("name") or "").strip()
         description = str(form.get("description") or "") or None
         files = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-        if not name or len(name) > 100:
-            return error(422, "a name of 1-100 characters is required")
+        if not name or len(name) > MAX_VOICE_NAME_CHARS:
+            return error(422, f"a name of 1-{MAX_VOICE_NAME_CHARS} characters is required")
+        for field, value in (("name", name), ("description", description or "")):
+            try:
+                no_control_chars(value)
+            except ValueError as exc:
+                return error(422, f"'{field}': {exc}")
         if not files:
             return error(422, "at least one audio sample is required in the 'files' field")
         samples: list[tuple[str, bytes, str]] = []

@@ -43,6 +43,13 @@ class _Part:
     text: bytearray = field(default_factory=bytearray)
 
 
+def hide_path(message: str, path: Path, label: str) -> str:
+    """`message` with the server's path of the upload (as given, or resolved) named `label`."""
+    for form in sorted({str(path), str(path.resolve())}, key=len, reverse=True):
+        message = message.replace(form, label)
+    return message
+
+
 async def receive_upload(request: Request, dest: Path, *, file_field: str = "file", max_file_bytes: int,
                          max_field_bytes: int = 4096) -> Upload:
     """Parse a multipart/form-data body; the `file_field` part is written to `dest`.

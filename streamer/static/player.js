@@ -4,8 +4,10 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const HEADER_BYTES = 21, KIND_INIT = 0;
-  const player = (window.player = { jobId: null, segments: [], errors: [], ended: false, words: [], state: null });
-  let ws = null, ms = null, sb = null, queue = [], nextSeq = 0, endOfStream = false;
+  const RETRY_FIRST_MS = 500, RETRY_MAX_MS = 8000, CODE_TOO_SLOW = 4408;
+  const player = (window.player = { jobId: null, segments: [], errors: [], ended: false, words: [], state: null,
+    closed: null });
+  let ws = null, ms = null, sb = null, queue = [], nextSeq = 0, endOfStream = false, retryMs = RETRY_FIRST_MS;
 
   const apiKey = () => $("apikey").value.trim();
   const headers = () => (apiKey() ? { Authorization: `Bearer ${apiKey()}` } : {});
@@ -74,9 +76,10 @@
   function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const key = apiKey() ? `&api_key=${encodeURIComponent(apiKey())}` : "";
-    ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${player.jobId}?from_seq=${nextSeq}${key}`);
+    const socket = (ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${player.jobId}?from_seq=${nextSeq}${key}`));
     ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => {
+      retryMs = RETRY_FIRST_MS; // the server answers: a later drop starts the backoff again
       if (typeof event.data !== "string") return onBinary(event.data);
       const message = JSON.parse(event.data);
       if (message.type === "status") onStatus(message.status);
@@ -86,8 +89,18 @@
       else if (message.type === "error") fail(message.error);
     };
     ws.onclose = (event) => {
-      // Anything but a normal close or a refusal (4xxx) is a network drop: resume where we stopped.
-      if (!player.ended && event.code !== 1000 && (event.code < 4000 || event.code === 4408)) setTimeout(connect, 500);
+      if (socket !== ws) return; // a socket this page already replaced (a new submit)
+      player.closed = { code: event.code, reason: event.reason };
+      if (player.ended || event.code === 1000) return;
+      // A refusal (4xxx: key, origin, job, rate limit...) says why and is final; the server's
+      // `error` message came first, the close reason is the fallback when it did not.
+      if (event.code >= 4000 && event.code !== CODE_TOO_SLOW) {
+        if (!player.errors.length) fail(event.reason || `stream closed (${event.code})`);
+        return;
+      }
+      // A network drop, or too slow: resume where we stopped, backing off while it keeps failing.
+      setTimeout(connect, retryMs);
+      retryMs = Math.min(retryMs * 2, RETRY_MAX_MS);
     };
   }
 
@@ -113,8 +126,9 @@
   async function submit(event) {
     event.preventDefault();
     if (ws) ws.close(1000);
-    Object.assign(player, { jobId: null, segments: [], errors: [], ended: false, words: [], state: null, initSeen: false });
-    ms = sb = null; queue = []; nextSeq = 0; endOfStream = false;
+    Object.assign(player, { jobId: null, segments: [], errors: [], ended: false, words: [], state: null, initSeen: false,
+      closed: null });
+    ms = sb = null; queue = []; nextSeq = 0; endOfStream = false; retryMs = RETRY_FIRST_MS;
     $("download").hidden = true;
     $("go").disabled = true;
     localStorage.setItem("avatar-stream-key", apiKey());

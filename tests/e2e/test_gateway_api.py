@@ -58,7 +58,10 @@ async def test_batch_rejects_all_when_one_is_bad(stack: Stack) -> None:
         assert response.status_code == 404 and response.json()["error"].startswith("scripts[1]")
         for body in ({"scripts": []}, {"scripts": [{"text": ""}]}, {"nope": 1}):
             assert (await http.post("/api/v1/batch", json=body)).status_code == 422
-        assert (await http.post("/api/v1/batch", content=b"[")).status_code == 400
+        json_type = {"content-type": "application/json"}
+        assert (await http.post("/api/v1/batch", content=b"[", headers=json_type)).status_code == 400
+        assert (await http.post("/api/v1/batch", content=b'{"scripts": [{"text": "Form?"}]}',
+                                headers={"content-type": "text/plain"})).status_code == 415
         huge = {"scripts": [{"text": "x" * 19_000}] * 300}
         assert (await http.post("/api/v1/batch", json=huge)).status_code == 413
         assert (await http.get("/api/v1/jobs")).json()["total"] == before
@@ -161,8 +164,14 @@ async def test_errors_are_json_and_ids_are_checked(stack: Stack) -> None:
         assert response.status_code == 404 and response.json() == {"v": 1, "error": "Not Found", "detail": None}
         response = await http.put("/api/v1/generate")
         assert response.status_code == 405 and response.json()["error"]
-        response = await http.post("/api/v1/generate", content=b"x" * (300 * 1024))
+        response = await http.post("/api/v1/generate", content=b"x" * (300 * 1024),
+                                   headers={"content-type": "application/json"})
         assert response.status_code == 413
+        for headers in ({}, {"content-type": "text/plain"}):  # what a cross-site form could send
+            response = await http.post("/api/v1/generate", content=b'{"text": "A form."}', headers=headers)
+            assert response.status_code == 415 and response.json()["error"], headers
+        response = await http.post("/api/v1/generate", json={"text": "Null\u0000byte."})
+        assert response.status_code == 422 and "control character U+0000" in response.text
         job_id = await submit(stack.url, "Not yet.")
         response = await http.get(f"/api/v1/video/{job_id}")
         assert response.status_code in (200, 409)

@@ -39,6 +39,8 @@ async def test_an_invalid_request_with_a_job_id_fails_with_the_reason(stack: Sta
         '"text": ""': "text: Value error, text is empty or whitespace only",
         '"text": "Hi.", "colour": "red"': "colour: Extra inputs are not permitted",
         '"text": 5': "text: Input should be a valid string",
+        '"text": "Hi\\u0000there."': "text: Value error, control character U+0000 at index 2 is not allowed "
+                                      "(only tab, line feed and carriage return are)",
     }
     jobs = {_job_id("invalid"): (fields, reason) for fields, reason in cases.items()}
     bodies = {job_id: f'{{"job_id": "{job_id}", {fields}}}'.encode()

@@ -72,7 +72,8 @@ async def test_http_rejects_bad_input(stack: Stack) -> None:
             assert response.json()["error"] == "invalid request"
         response = await http.post("/api/v1/generate", json={"text": "Hi.", "avatar_id": "nobody"})
         assert response.status_code == 404 and "nobody" in response.json()["error"]
-        response = await http.post("/api/v1/generate", content=b"{nope")
+        response = await http.post("/api/v1/generate", content=b"{nope",
+                                   headers={"content-type": "application/json"})
         assert response.status_code == 400
         response = await http.get("/api/v1/status/not-a-job")
         assert response.status_code == 404

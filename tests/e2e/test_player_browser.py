@@ -54,3 +54,46 @@ async def test_player_plays_while_generating_and_downloads(stack: Stack, tmp_pat
     assert state_at_start in ("queued", "running"), "playback should start before the job completes"
     final = httpx.get(f"{stack.url}/api/v1/video/{job_id}").content
     assert saved.read_bytes() == final and final[4:8] == b"ftyp"
+
+
+# Counts every WebSocket the page opens, whoever opens it.
+COUNT_SOCKETS = """
+window.socketsOpened = 0;
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) { super(...args); window.socketsOpened += 1; }
+};
+"""
+
+
+async def test_player_shows_a_refused_stream_and_does_not_retry_it(stack: Stack) -> None:
+    """A keyed gateway, and a wrong key on the page's WebSocket: the page says why, once."""
+    from streamer.auth import key_hash
+    from tests.e2e.gateway_util import extra_gateway
+
+    key = "k-player-0123456789"
+    env = {"AVATAR_API_KEYS": key_hash(key), "AVATAR_DEV_MODE": "0"}
+    with extra_gateway(stack, "gateway-player-keyed", env) as url:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await browser.new_page()
+                await page.add_init_script(COUNT_SOCKETS)
+                await page.clock.install()  # the page's timers run when the test says
+                # The job is submitted with the right key; the page's own, wrong one goes on the socket.
+                await page.route("**/api/v1/generate", lambda route: route.continue_(
+                    headers={**route.request.headers, "authorization": f"Bearer {key}"}))
+                await page.goto(url + "/")
+                await page.evaluate("window.player.ready")
+                await page.fill("#apikey", "not-the-key")
+                await page.fill("#text", "This stream is refused.")
+                await page.click("#go")
+                await page.wait_for_function("window.player.closed !== null", timeout=30_000)
+                assert await page.evaluate("window.player.closed") == {"code": 4401, "reason": "invalid API key"}
+                assert await page.text_content("#state") == "Error: invalid API key"
+                await page.clock.run_for(60_000)  # every timer due within a minute fires: a retry would
+                assert await page.evaluate("window.socketsOpened") == 1
+                assert await page.evaluate("window.player.errors") == ["invalid API key"]
+                assert await page.text_content("#state") == "Error: invalid API key"
+            finally:
+                await browser.close()

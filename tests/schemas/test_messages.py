@@ -8,10 +8,14 @@ import orjson
 import pytest
 from pydantic import ValidationError
 
+from schemas.avatars import AvatarTrainRequest
+from schemas.base import PLAIN_TEXT_PATTERN
 from schemas.export import EXPORTED, write_json_schemas
+from schemas.http import GenerateRequest
 from schemas.options import AUDIO_SAMPLE_RATE_HZ, RenderOptions
 from schemas.pipeline import AudioChunkMeta, JobRef, SegmentMeta
 from schemas.requests import ScriptRequest
+from schemas.speech import TtsRequest
 from schemas.status import JobState, StatusEvent
 from schemas.ws import KIND_MEDIA, MediaMessage
 
@@ -20,6 +24,27 @@ from schemas.ws import KIND_MEDIA, MediaMessage
 def test_blank_script_is_refused(text: str) -> None:
     with pytest.raises(ValidationError, match="empty or whitespace"):
         ScriptRequest(job_id="j1", text=text)
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x07", "\x0b", "\x1b", "\x7f", "\x85", "\x9f"])
+def test_control_characters_are_refused_on_kafka_and_http_alike(char: str) -> None:
+    """One validator in the schema: a record written straight to Kafka is refused as an HTTP body is."""
+    text = f"Hello{char}world."
+    for make in (lambda: ScriptRequest(job_id="j1", text=text), lambda: GenerateRequest(text=text),
+                 lambda: TtsRequest(text=text), lambda: ScriptRequest(job_id="j1", text="Hi.", voice_id=text),
+                 lambda: AvatarTrainRequest(avatar_id="a", name=text, upload="a", size_bytes=1)):
+        with pytest.raises(ValidationError, match=f"control character U\\+{ord(char):04X} at index 5"):
+            make()
+    assert ScriptRequest(job_id="j1", text="Tabs\tand\nlines\r\nstay, as does ünïcödé — “quoted”.").text
+
+
+def test_text_constraints_are_in_the_json_schema() -> None:
+    import re
+
+    text = GenerateRequest.model_json_schema()["properties"]["text"]
+    assert text["minLength"] == 1 and text["maxLength"] == 20_000 and text["pattern"] == PLAIN_TEXT_PATTERN
+    pattern = re.compile(PLAIN_TEXT_PATTERN)  # the JSON Schema pattern refuses what the validator refuses
+    assert pattern.match("Tab\there.\n") and not pattern.match("NUL\x00") and not pattern.match("C1\x85")
 
 
 @pytest.mark.parametrize("job_id", ["", "../etc", "a/b", "-lead", "x" * 65, "sp ace"])

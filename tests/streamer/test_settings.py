@@ -35,3 +35,10 @@ def test_stall_time_and_the_stages_health_expects() -> None:
     assert settings.stall_s == 2.5 and settings.expected_stages == ("tts", "lipsync")
     with pytest.raises(ValueError, match="unknown stages"):
         GatewaySettings.from_env({"AVATAR_EXPECTED_STAGES": "tts,painter"})
+
+
+def test_failed_key_throttle_settings() -> None:
+    default = GatewaySettings.from_env({})
+    assert (default.auth_failures_max, default.auth_failures_window_s) == (10, 60.0)
+    settings = GatewaySettings.from_env({"AVATAR_AUTH_FAILURES_MAX": "3", "AVATAR_AUTH_FAILURES_WINDOW_S": "5"})
+    assert (settings.auth_failures_max, settings.auth_failures_window_s) == (3, 5.0)

@@ -121,8 +121,15 @@ async def test_tts_unknown_voices(remote: httpx.AsyncClient, voice_id: str, stat
 
 
 async def test_tts_bad_input_and_no_key(local: httpx.AsyncClient) -> None:
-    assert (await local.post("/api/v1/tts", content=b"{nope")).status_code == 400
+    json_type = {"content-type": "application/json"}
+    assert (await local.post("/api/v1/tts", content=b"{nope", headers=json_type)).status_code == 400
+    for headers in ({"content-type": "text/plain"}, {}):  # a cross-site form's types, or none
+        response = await local.post("/api/v1/tts", content=b'{"text": "Hi."}', headers=headers)
+        assert response.status_code == 415 and "application/json" in response.json()["error"]
     assert (await local.post("/api/v1/tts", json={"text": "  "})).status_code == 422
+    for text in ("Hi\u0000there.", "Bell\u0007.", "C1\u0085."):  # was a 500 for the NUL
+        response = await local.post("/api/v1/tts", json={"text": text})
+        assert response.status_code == 422 and "control character" in response.text, text
     assert (await local.post("/api/v1/tts", json={"text": "x" * 5001})).status_code == 422
     response = await local.post("/api/v1/tts", json={"text": "Hi.", "voice_id": "elevenlabs:fake-adam"})
     assert response.status_code == 404 and "not configured" in response.json()["error"]
@@ -160,14 +167,23 @@ async def test_clone_makes_a_voice_that_is_then_listed(remote: httpx.AsyncClient
     ([("files", ("fake.wav", b"this is text, not sound" * 50, "audio/wav"))], {"name": "Me"}, 415,
      "fake.wav is not usable audio"),
     ([("files", ("big.wav", b"\0" * (10 * 1024 * 1024 + 1), "audio/wav"))], {"name": "Me"}, 413, "big.wav is over"),
-    ([], {"name": "Me"}, 422, "at least one audio sample"),
+    ([("notes", ("n.txt", b"no audio here", "text/plain"))], {"name": "Me"}, 422, "at least one audio sample"),
     ([("files", ("a.wav", _wav_bytes(0.2), "audio/wav"))], {}, 422, "name"),
+    ([("files", ("a.wav", _wav_bytes(0.2), "audio/wav"))], {"name": "Me\u0000"}, 422, "'name': control character U+0000"),
+    ([("files", ("a.wav", _wav_bytes(0.2), "audio/wav"))], {"name": "Me", "description": "\u001b[31m"}, 422,
+     "'description': control character U+001B"),
 ])
 async def test_clone_rejects_bad_uploads(remote: httpx.AsyncClient, files: list[object], data: dict[str, str],
                                          status: int, reason: str) -> None:
     response = await remote.post("/api/v1/voices/clone", data=data, files=files or None)  # type: ignore[arg-type]
     assert response.status_code == status, response.text
     assert reason in response.json()["error"]
+
+
+async def test_clone_takes_only_multipart(remote: httpx.AsyncClient) -> None:
+    for headers, body in (({"content-type": "application/json"}, b'{"name": "Me"}'), ({}, b"name=Me")):
+        response = await remote.post("/api/v1/voices/clone", content=body, headers=headers)
+        assert response.status_code == 415 and "multipart/form-data" in response.json()["error"]
 
 
 def test_known_voices_depend_on_the_key() -> None:
