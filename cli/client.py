@@ -28,6 +28,16 @@ class WatchResult:
     init: bytes
     media: list[MediaMessage] = field(default_factory=list)
     messages: list[dict[str, object]] = field(default_factory=list)
+    arrived_s: list[float] = field(default_factory=list)  # per media segment, since the request
+
+    def lateness_s(self, buffer_s: float = 2.0) -> float:
+        """The worst lateness of any segment against real-time playback that starts when the
+        first segment arrives, behind `buffer_s`: 0 when the viewer never stalls."""
+        if not self.media:
+            return 0.0
+        t0, s0 = self.arrived_s[0], self.media[0].start_s
+        return max(0.0, *(at - (t0 + buffer_s + m.start_s - s0)
+                          for m, at in zip(self.media, self.arrived_s, strict=True)))
 
 
 def _auth(api_key: str | None) -> dict[str, str]:
@@ -56,9 +66,11 @@ async def watch(base_url: str, job_id: str, started: float, from_seq: int = 0,
                 if media.kind == KIND_INIT:
                     result.init = media.data
                     continue
+                now = time.perf_counter() - started
                 if not result.media:
-                    result.ttfs_s = time.perf_counter() - started
+                    result.ttfs_s = now
                 result.media.append(media)
+                result.arrived_s.append(now)
                 continue
             control = orjson.loads(message)
             result.messages.append(control)

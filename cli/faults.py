@@ -249,12 +249,16 @@ def audio_against_source(watched: Watched, source: np.ndarray, boundaries_s: lis
 # ---- the bench ----------------------------------------------------------------------------
 
 def bench_env(base: dict[str, str] | None = None) -> dict[str, str]:
-    """Topics and a consumer group of their own, deterministic speech, quick heartbeats."""
+    """Topics and a consumer group of their own, deterministic speech, quick heartbeats,
+    no pacing."""
     tag = uuid.uuid4().hex[:8]
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update(AVATAR_TOPIC_PREFIX=f"faults-{tag}", AVATAR_APP_ID=f"faults-{tag}",
-               AVATAR_TTS_DETERMINISTIC="1", AVATAR_HEARTBEAT_S="0.5", AVATAR_LOG_LEVEL="INFO")
+               AVATAR_TTS_DETERMINISTIC="1", AVATAR_HEARTBEAT_S="0.5", AVATAR_LOG_LEVEL="INFO",
+               # jobs made as fast as the machine can (not paced to their viewers): a run
+               # takes seconds, not the minute of its video
+               AVATAR_LEAD_S="inf")
     return env
 
 

@@ -18,7 +18,7 @@ def cmd_loadtest(args: argparse.Namespace) -> int:
     from cli.loadtest import LOAD_TEXT, run_load
     from cli.stack import Stack
 
-    text = args.text or LOAD_TEXT
+    text = " ".join([args.text or LOAD_TEXT] * args.repeat)
     machine = {"cpus": os.cpu_count(), "machine": platform.machine()}
     if args.url:
         data_dir = Path(args.data_dir) if args.check_store else None
@@ -42,6 +42,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--watchers", type=int, default=50)
     p.add_argument("--jobs", type=int, default=8)
     p.add_argument("--text", default=None)
+    p.add_argument("--repeat", type=int, default=1,
+                   help="the text this many times over (8: some 80 s of video per job)")
     p.add_argument("--check-store", action="store_true",
                    help="with --url: also compare streams with the segments under --data-dir")
     p.set_defaults(fn=cmd_loadtest)

@@ -5,6 +5,9 @@ reporting.
 that cannot be read goes to the dead-letter topic with the reason, and the stage
 keeps going.
 
+`scheduled()` is the same with deadline scheduling: records of all jobs read ahead and
+served by when their viewers need them (processors/schedule.py).
+
 A record's offset becomes committable only once the stage is done with it. Faust acks
 an event in a `finally` when its stream generator is closed, which is what happens to
 the record in hand when a stopping worker cancels its agents: committed on the way out,
@@ -20,7 +23,6 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -29,7 +31,9 @@ import faust
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
 from processors.avatar_cache import AvatarCache
+from processors.cpu_pool import DeadlinePool, current_due
 from processors.job_control import JobControl
+from processors.schedule import DeadlineQueue, ReadAhead
 from processors.settings import WorkerSettings
 from processors.topics import Topics
 from schemas.base import Message
@@ -61,6 +65,11 @@ async def release(stream: faust.StreamT, *events: faust.EventT) -> None:
         await stream.ack(event)
 
 
+def _size(event: faust.EventT) -> int:
+    value = event.value
+    return len(value) if isinstance(value, bytes | bytearray) else 0
+
+
 @dataclass
 class StageContext:
     app: faust.App
@@ -68,23 +77,20 @@ class StageContext:
     settings: WorkerSettings
     store: MediaStore
     avatars: AvatarCache[Avatar]  # the worker's one cache, shared by the lipsync and encoder stages
-    executor: ThreadPoolExecutor
+    executor: DeadlinePool
     control: JobControl
 
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
-        """CPU/GPU work runs in the pool so the event loop keeps serving Kafka."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """CPU/GPU work runs in the pool so the event loop keeps serving Kafka; the work
+        for the record nearest its viewer's deadline first (processors/cpu_pool.py)."""
+        return await asyncio.wrap_future(self.executor.submit(current_due.get(), fn, *args))
 
-    async def records(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
-                      skip_stopped: bool = True) -> AsyncIterator[tuple[faust.EventT, T]]:
-        """Parsed records of live jobs; every topic is keyed by job_id, so a stopped
-        (failed or cancelled) job's records are skipped before any work is spent, unless
-        the stage judges them itself (the chunker answers a request for a stopped job).
-        Each record is held until the stage asks for the next (see the module's doc)."""
+    async def _held(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
+                    skip_stopped: bool) -> AsyncIterator[tuple[faust.EventT, T]]:
+        """Parsed records, each held; the unreadable and the stopped ones released here."""
         async for event in stream.events():
             hold(event)
-            if (skip_stopped and isinstance(event.key, bytes)
-                    and self.control.is_stopped(event.key.decode(errors="replace"))):
+            if skip_stopped and self._stopped(event):
                 await release(stream, event)
                 continue
             try:
@@ -94,7 +100,83 @@ class StageContext:
                 await release(stream, event)
                 continue
             yield event, record
+
+    def _stopped(self, event: faust.EventT) -> bool:
+        key = event.key
+        return isinstance(key, bytes) and self.control.is_stopped(key.decode(errors="replace"))
+
+    async def records(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
+                      skip_stopped: bool = True) -> AsyncIterator[tuple[faust.EventT, T]]:
+        """Parsed records of live jobs; every topic is keyed by job_id, so a stopped
+        (failed or cancelled) job's records are skipped before any work is spent, unless
+        the stage judges them itself (the chunker answers a request for a stopped job).
+        Each record is held until the stage asks for the next (see the module's doc)."""
+        async for event, record in self._held(stream, stage, parse, skip_stopped):
+            yield event, record
             await release(stream, event)  # reached only when the stage is done with it
+
+    async def scheduled(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
+                        position_s: Callable[[T], float], batch: int = 1
+                        ) -> AsyncIterator[list[tuple[faust.EventT, T]]]:
+        """Parsed records of live jobs as `records` gives them, but read ahead (up to
+        `settings.read_ahead` records and `read_ahead_mb` MiB) and served earliest deadline
+        first, up to `batch` at a time, none more than `settings.lead_s` before it is due
+        (processors/schedule.py). Each record is held until the stage asks for the next
+        batch. A record read before the latest rebalance's seek began is dropped unserved
+        and unreleased: the seek brings it again."""
+        queue: DeadlineQueue[tuple[faust.EventT, T, float]] = DeadlineQueue(lambda e: position_s(e[1]))
+        lead_s = self.settings.lead_s
+        room = ReadAhead(self.settings.read_ahead, self.settings.read_ahead_mb * 2**20)
+        arrived = asyncio.Event()
+
+        async def read() -> None:
+            async for event, record in self._held(stream, stage, parse, skip_stopped=True):
+                await room.acquire(_size(event))
+                key = event.key
+                job_id = key.decode(errors="replace") if isinstance(key, bytes) else ""
+                queue.put(job_id, (event, record, time.monotonic()))
+                arrived.set()
+
+        reader = asyncio.ensure_future(read())
+        try:
+            while True:
+                while (first := queue.earliest()) is None or first[1] > time.monotonic() + lead_s:
+                    arrived.clear()  # nothing, or nothing due within the lead: wait for either
+                    waiting = asyncio.ensure_future(arrived.wait())
+                    timeout = None if first is None else first[1] - lead_s - time.monotonic()
+                    await asyncio.wait({waiting, reader}, timeout=timeout,
+                                       return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                    if reader.done():
+                        reader.result()  # its error, if any
+                        return
+                served: list[tuple[faust.EventT, T]] = []
+                while len(served) < batch and (head := queue.take(lead_s)) is not None:
+                    event, record, read_at = head[1]
+                    await room.release(_size(event))
+                    if read_at < self._sought_at():
+                        continue  # comes again from the rebalance's seek
+                    if self._stopped(event):
+                        await release(stream, event)
+                        continue
+                    served.append((event, record))
+                if served:
+                    # a table written while serving it goes to the changelog partition of the
+                    # record in hand, which Faust finds from the task's current event
+                    stream._set_current_event(served[0][0])
+                    current_due.set(first[1])  # the CPU pool serves this work by it
+                    yield served
+                    await release(stream, *(event for event, _ in served))
+        finally:
+            reader.cancel()
+
+    def _sought_at(self) -> float:
+        """When the consumer's latest seek after a rebalance began (kafka_driver). A record
+        read after it may still be from the old position (a fetch already on its way), which
+        only makes a repeat; one read before is from the old position for certain. Not its
+        end: records read between are from the new position, and nothing would bring them
+        again (seen: a job's chunks 26-55 dropped that way, and the job never ended)."""
+        return float(getattr(self.app.consumer, "seeking_from", 0.0))
 
     async def dead_letter(self, event: faust.EventT, stage: str, reason: str) -> None:
         msg = event.message

@@ -93,8 +93,14 @@ def _parse(event: faust.EventT) -> tuple[FrameChunkMeta, bytes]:
     return frame_chunk_meta(event.headers, event.value), event.value
 
 
+def _position_s(record: tuple[FrameChunkMeta, bytes]) -> float:
+    meta = record[0]
+    return meta.frame_start / meta.job.options.fps
+
+
 async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
-    async for _event, (meta, payload) in ctx.records(stream, STAGE, _parse):
+    # served by deadline across jobs (processors/schedule.py), not in arrival order
+    async for [(_event, (meta, payload))] in ctx.scheduled(stream, STAGE, _parse, _position_s):
         job_id = meta.job.job_id
         try:
             segment = await ctx.run_cpu(encode_frames, ctx.avatars, ctx.settings.lipsync, meta,

@@ -12,6 +12,14 @@ group coordinator for all committed offsets at once, not once per partition in t
 
 Fetches that wait 200 ms, not 1.5 s, for data (see `_create_worker_consumer`).
 
+A commit only up to the first record not yet done. Faust commits the first run of
+consecutive acked offsets, but checks that the run starts where the partition's commit
+is only loosely (it lets the run begin one past the commit, and checks nothing while a
+partition has no commit yet). Stages that finish records out of order (deadline
+scheduling, processors/schedule.py) would then commit past a record still waiting, and a
+crash would lose it. Here a run must begin at the committed offset, or where the
+rebalance's seek put a partition without one.
+
 A commit that finds nothing assigned. Faust filters the offsets it commits by the current
 assignment twice: once in the app's consumer, again in its consumer thread. A rebalance
 that lands between the two leaves the thread nothing to commit, and it hands aiokafka an
@@ -41,6 +49,12 @@ def unstarted(committed: Mapping[TP, int | None]) -> list[TP]:
     return sorted((tp for tp, o in committed.items()
                    if not tp.topic.endswith("-changelog") and (o is None or o <= 0)),
                   key=lambda tp: (tp.topic, tp.partition))
+
+
+def done_from(head: int, acked: list[int], gaps: Any) -> bool:
+    """Whether the record at `head` (the next to commit) is done: acked, or an offset the
+    partition does not have (Faust's gaps: an IntervalTree of offsets never delivered)."""
+    return head in acked or bool(gaps and gaps.overlaps_point(head))
 
 
 FETCH_MAX_WAIT_MS = 200
@@ -85,10 +99,12 @@ class Consumer(driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.start_offsets: dict[TP, int] = {}  # stream partition -> where it was sought to
-        self.sought_at = 0.0  # monotonic time of the last seek after a rebalance
+        self.sought_at = 0.0  # monotonic time of the last seek after a rebalance, once done
+        self.seeking_from = 0.0  # ...and when it began: records read before are of the old position
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets, and to the first record where none is."""
+        self.seeking_from = time.monotonic()
         committed = await self.seek_to_committed()
         self._read_offset.update({tp: o if o is not None and o >= 0 else None for tp, o in committed.items()})
         self._committed_offset.update({ensure_TP(tp): o or None for tp, o in committed.items() if o is not None})
@@ -103,6 +119,15 @@ class Consumer(driver.Consumer):
             log.info("%d partitions without a committed offset start at their first record", len(fresh))
         self.start_offsets = starts
         self.sought_at = time.monotonic()
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        head = self._committed_offset.get(tp)
+        if head is None:
+            head = self.start_offsets.get(tp)
+        if acked and head is not None and not done_from(head, acked, self._gap[tp]):
+            return None
+        return super()._new_offset(tp)
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)

@@ -1,8 +1,8 @@
 """audio chunks -> frame chunks: the mouth rendered from each chunk's audio and its context.
 
-Chunks are taken in small batches (``take_events``, bounded by a short window), so the frames
-of every job this worker serves go through the network together; each chunk is sent as soon
-as its frames are done, earliest in its job's timeline first. A chunk carries the job's
+Chunks are served by deadline across jobs (processors/schedule.py), up to 8 at a time, so
+the frames of every job this worker serves go through the network together; each chunk is
+sent as soon as its frames are done. A chunk carries the job's
 audio around it, so rendering needs no state across records. Only the region the renderer
 changes travels on (patches), with the chunk's own PCM.
 """
@@ -23,7 +23,7 @@ from models.avatars.avatar import Avatar
 from models.lipsync.animator import MouthAnimator
 from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache
-from processors.context import HeaderRecord, StageContext, hold, release
+from processors.context import HeaderRecord, StageContext
 from processors.settings import LipsyncSettings
 from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
@@ -132,20 +132,14 @@ def frame_record(meta: AudioChunkMeta, window: AudioWindow, box: Box,
     return HeaderRecord(out, data + window.samples.astype("<i2").tobytes())
 
 
-async def _live_chunks(ctx: StageContext,
-                       events: list[faust.EventT]) -> list[tuple[AudioChunkMeta, AudioWindow]]:
-    """The batch's readable chunks of live jobs; an unreadable one becomes a dead letter."""
-    batch: list[tuple[AudioChunkMeta, AudioWindow]] = []
-    for event in events:
-        key = event.key
-        if isinstance(key, bytes) and ctx.control.is_stopped(key.decode(errors="replace")):
-            continue
-        try:
-            meta = AudioChunkMeta.from_headers(event.headers)
-            batch.append((meta, audio_window(meta, event.value)))
-        except Exception as exc:  # noqa: BLE001 - the record's fault: dead letter, keep going
-            await ctx.dead_letter(event, STAGE, f"{type(exc).__name__}: {exc}")
-    return batch
+def _parse(event: faust.EventT) -> tuple[AudioChunkMeta, AudioWindow]:
+    meta = AudioChunkMeta.from_headers(event.headers)
+    return meta, audio_window(meta, event.value)
+
+
+def _position_s(chunk: tuple[AudioChunkMeta, AudioWindow]) -> float:
+    meta = chunk[0]
+    return meta.frame_start / meta.job.options.fps
 
 
 async def _rendered(ctx: StageContext, renderers: Renderers, items: list[tuple[str, AudioWindow]]
@@ -170,10 +164,10 @@ async def _rendered(ctx: StageContext, renderers: Renderers, items: list[tuple[s
 
 
 async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT) -> None:
-    async for events in stream.take_events(8, within=ctx.settings.lipsync.batch_window_s):
-        hold(*events)  # committable once sent (processors/context.py), not when the batch is closed
-        # earliest in its job's timeline first: a job's first chunk never waits behind others
-        batch = sorted(await _live_chunks(ctx, events), key=lambda chunk: chunk[0].frame_start)
+    # up to 8 chunks at once, earliest due first (processors/schedule.py): the frames of
+    # several jobs go through the network together, and a job's first chunk never waits
+    async for served in ctx.scheduled(stream, STAGE, _parse, _position_s, batch=8):
+        batch = [chunk for _event, chunk in served]
         items = [(meta.job.avatar_id, window) for meta, window in batch]
         async for k, result in _rendered(ctx, renderers, items):
             meta, window = batch[k]
@@ -185,7 +179,6 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
                 if meta.seq == 0:
                     await ctx.report(job_id, STAGE, JobState.RUNNING,
                                      message="first frames rendered")
-        await release(stream, *events)
 
 
 def register(ctx: StageContext) -> None:

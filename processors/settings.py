@@ -66,6 +66,9 @@ class WorkerSettings:
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
     lipsync: LipsyncSettings = field(default_factory=LipsyncSettings)
     heartbeat_s: float = 2.0  # between this worker's heartbeats on the workers topic
+    read_ahead: int = 1024  # records a scheduled stage may hold to serve them by deadline
+    read_ahead_mb: int = 256  # and their bytes, in MiB
+    lead_s: float = 10.0  # how far ahead of its viewer a job's records are made ("inf": no bound)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -77,6 +80,13 @@ class WorkerSettings:
         heartbeat_s = float(env.get("AVATAR_HEARTBEAT_S", cls.heartbeat_s))
         if heartbeat_s <= 0:
             raise ValueError("AVATAR_HEARTBEAT_S must be a positive number of seconds")
+        read_ahead = int(env.get("AVATAR_READ_AHEAD", cls.read_ahead))
+        read_ahead_mb = int(env.get("AVATAR_READ_AHEAD_MB", cls.read_ahead_mb))
+        if read_ahead < 1 or read_ahead_mb < 1:
+            raise ValueError("AVATAR_READ_AHEAD and AVATAR_READ_AHEAD_MB must be at least 1")
+        lead_s = float(env.get("AVATAR_LEAD_S", cls.lead_s))
+        if not lead_s > 0:
+            raise ValueError("AVATAR_LEAD_S must be a positive number of seconds (or inf)")
         return cls(
             kafka=KafkaSettings.from_env(env),
             data_dir=data_dir_from(env),
@@ -94,4 +104,7 @@ class WorkerSettings:
             elevenlabs=ElevenLabsSettings.from_env(env),
             lipsync=LipsyncSettings.from_env(env),
             heartbeat_s=heartbeat_s,
+            read_ahead=read_ahead,
+            read_ahead_mb=read_ahead_mb,
+            lead_s=lead_s,
         )

@@ -114,8 +114,17 @@ def _parse(event: faust.EventT) -> Sentence:
     return Sentence.from_json(event.value)
 
 
+def spoken_s(cursors: faust.Table, sentence: Sentence) -> float:
+    """Where the job's next sentence starts on its timeline: the audio spoken so far."""
+    raw = cursors.get(sentence.job.job_id.encode())
+    return TtsCursor.from_json(raw).frame_end / sentence.job.options.fps if raw else 0.0
+
+
 async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT) -> None:
-    async for _event, sentence in ctx.records(stream, STAGE, _parse):
+    # served by deadline across jobs (processors/schedule.py): a new job's first sentence
+    # does not wait behind the whole scripts of the jobs before it
+    position = functools.partial(spoken_s, resources.cursors)
+    async for [(_event, sentence)] in ctx.scheduled(stream, STAGE, _parse, position):
         job = sentence.job
         key = job.job_id.encode()
         try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faust
@@ -19,6 +18,7 @@ from processors.app import create_app
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
 from processors.context import StageContext
+from processors.cpu_pool import DeadlinePool
 from processors.heartbeat import Heartbeat, assignment_of, partitions_by_topic, write_ready_file
 from processors.in_hand import InHandSensor, JobsInHand
 from processors.job_control import JobControl
@@ -59,7 +59,7 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
                                                     settings.avatars.cache_size)
     ctx = StageContext(app=app, topics=declare_topics(app, settings.kafka), settings=settings,
                        store=store, avatars=avatar_cache,
-                       executor=ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="cpu"),
+                       executor=DeadlinePool(settings.cpu_threads),
                        control=control)
     for name in settings.stages:
         STAGES[name](ctx)

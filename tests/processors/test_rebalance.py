@@ -5,8 +5,9 @@ tells records that never reached their stage."""
 from __future__ import annotations
 
 from faust.types import TP
+from intervaltree import IntervalTree
 
-from processors.kafka_driver import unstarted
+from processors.kafka_driver import done_from, unstarted
 from processors.rebalance import DeliveryLedger
 
 
@@ -67,3 +68,11 @@ def test_a_loss_is_reported_once_when_it_is_first_seen() -> None:
     assert ledger.delivered(TP0, 199, start=199, now=1.0) is False
     assert ledger.delivered(TP0, 216, start=199, now=1.1) is True  # the watchdog acts on this
     assert ledger.delivered(TP0, 217, start=199, now=1.2) is False  # the same loss, known
+
+
+def test_a_commit_waits_for_the_record_at_its_head() -> None:
+    assert not done_from(10, [11, 12], IntervalTree())  # Faust would commit 13 past 10 here
+    assert done_from(10, [12, 10, 11], IntervalTree())
+    gaps = IntervalTree()
+    gaps.addi(10, 11)  # offset 10 is not in the partition (never delivered)
+    assert done_from(10, [11], gaps)
