@@ -2,9 +2,10 @@
 
 Chunks are served by deadline across jobs (processors/schedule.py), up to 8 at a time, so
 the frames of every job this worker serves go through the network together; each chunk is
-sent as soon as its frames are done. A chunk carries the job's
-audio around it, so rendering needs no state across records. Only the region the renderer
-changes travels on (patches), with the chunk's own PCM.
+sent as soon as its frames are done. A chunk carries the job's audio around it, so
+rendering needs no state across records. Only the region the renderer changes travels on
+(patches), with the chunk's own PCM. With a Wav2Lip checkpoint the engine is loaded and
+warmed before the worker joins its group, so it says ready only once a chunk would not wait.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import asyncio
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import faust
 import numpy as np
 
 from models.avatars.avatar import Avatar
+from models.avatars.sample import SAMPLE_AVATAR_ID
 from models.lipsync.animator import MouthAnimator
 from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache
@@ -63,6 +66,22 @@ class Renderers:
                 self._engine = Wav2LipEngine(load_wav2lip(s.wav2lip_checkpoint, precision), precision,
                                              max_batch=s.max_batch_frames)
             return self._engine
+
+    def warm(self, avatar_ids: Iterable[str] = ()) -> int:
+        """Loads the engine, runs it once for each batch size it will get, and builds the
+        renderers of `avatar_ids`, so that none of it falls on a job's first chunk (torch's
+        import and the checkpoint alone took seconds there). The sizes: every one up to a full
+        batch on a GPU, where a new shape sets up its kernels; a full batch and a single frame
+        on a CPU, where the first pass is the slow one. Returns the passes run."""
+        engine = self.engine()
+        for avatar_id in avatar_ids:
+            self.get(avatar_id)
+        if engine is None:
+            return 0
+        sizes = range(1, engine.max_batch + 1) if engine.precision.device != "cpu" else {1, engine.max_batch}
+        for size in sorted(sizes):
+            engine.forward(np.zeros((size, 80, 16), np.float32), np.zeros((size, 6, 96, 96), np.uint8))
+        return len(sizes)
 
     def _build(self, avatar: Avatar) -> ChunkRenderer:
         engine = self.engine()
@@ -184,4 +203,10 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
 def register(ctx: StageContext) -> None:
     renderers = Renderers(ctx.settings.lipsync, ctx.avatars.get,
                           capacity=ctx.settings.avatars.cache_size)
+    if ctx.settings.lipsync.wav2lip_checkpoint is not None:  # before the worker joins its group
+        started = time.perf_counter()
+        known = [SAMPLE_AVATAR_ID] if ctx.store.avatar_summary(SAMPLE_AVATAR_ID) else []
+        passes = renderers.warm(known)
+        log.info("Wav2Lip engine loaded and warmed (%d passes, avatars %s) in %.2f s",
+                 passes, known, time.perf_counter() - started)
     ctx.app.agent(ctx.topics.audio, name=STAGE)(functools.partial(lipsync, ctx, renderers))

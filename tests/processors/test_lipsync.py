@@ -74,6 +74,27 @@ def test_jobs_share_one_engine_and_batched_passes(avatar: Avatar, checkpoint: Pa
         assert box1 == box2 and np.abs(p1.astype(int) - p2.astype(int)).max() <= 1
 
 
+def test_warming_loads_the_engine_runs_its_batch_sizes_and_builds_the_avatars(avatar: Avatar,
+                                                                              checkpoint: Path) -> None:
+    built: list[str] = []
+
+    def load(avatar_id: str) -> Avatar:
+        built.append(avatar_id)
+        return avatar
+
+    settings = LipsyncSettings(wav2lip_checkpoint=checkpoint, precision="fp32", max_batch_frames=16)
+    renderers = Renderers(settings, load)
+    assert renderers.warm(["one"]) == 2  # a CPU: a full batch and a single frame
+    engine = renderers.engine()
+    assert engine is not None and engine.forward_passes == 2 and built == ["one"]
+    renderer = renderers.get("one")
+    assert isinstance(renderer, Wav2LipRenderer) and built == ["one"]  # built once, by the warm-up
+    assert renderers.engine() is engine  # the first job uses the warmed engine, loads none
+
+    plain = Renderers(LipsyncSettings(), load)
+    assert plain.warm(["two"]) == 0 and isinstance(plain.get("two"), MouthAnimator)
+
+
 def audio_records(seed: int) -> list[tuple[AudioChunkMeta, bytes]]:
     """A one-sentence job's audio records as the tts stage writes them."""
     rng = np.random.default_rng(seed)
