@@ -8,6 +8,8 @@ from pathlib import Path
 
 import orjson
 
+from cli.errors import UsageError
+
 
 def _avatar(data_dir: Path, avatar_id: str):  # type: ignore[no-untyped-def]
     from core.store import MediaStore
@@ -48,6 +50,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench_gpu(args: argparse.Namespace) -> int:
+    from cli.bench_gpu import BENCH_TEXT, bench_gpu
+
+    report = bench_gpu(Path(args.data_dir) / "bench-gpu", Path(args.checkpoint) if args.checkpoint else None,
+                       args.precision, _sizes(args.batches, "--batches"), _sizes(args.streams, "--streams"),
+                       args.text or BENCH_TEXT)
+    print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode(), flush=True)
+    return 0
+
+
+def _sizes(raw: str, flag: str) -> list[int]:
+    try:
+        sizes = sorted({int(x) for x in raw.split(",") if x.strip()})
+    except ValueError:
+        raise UsageError(f"{flag} takes whole numbers separated by commas, not {raw!r}") from None
+    if not sizes or sizes[0] < 1:
+        raise UsageError(f"{flag} needs numbers of 1 or more")
+    return sizes
+
+
 def cmd_quality(args: argparse.Namespace) -> int:
     from models.media.quality_av import measure
 
@@ -66,6 +88,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--avatar", default="astronaut")
     p.add_argument("--repeats", type=int, default=3)
     p.set_defaults(fn=cmd_bench)
+    p = sub.add_parser("bench-gpu", help="Wav2Lip frames/s per batch size, then real-time streams through "
+                                         "the pipeline until one stalls (JSON; CUDA when present)")
+    p.add_argument("--checkpoint", default=None, help="an official Wav2Lip checkpoint (default: random weights)")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--batches", default="1,4,8,16,32", help="batch sizes for the network alone")
+    p.add_argument("--streams", default="1,2,4,8,16", help="concurrent streams to try, until one stalls")
+    p.add_argument("--text", default=None, help="each stream's script")
+    p.set_defaults(fn=cmd_bench_gpu)
     p = sub.add_parser("lipsync-quality", help="mouth/audio correlation and A/V offset of an MP4 (JSON)")
     p.add_argument("file")
     p.set_defaults(fn=cmd_quality)

@@ -116,8 +116,9 @@ class Stack:
 
     @property
     def ready_file(self) -> Path:
-        """The worker's assignment as JSON ({"pid", "worker_id", "partitions"}), written once
-        its partitions are assigned and again after every rebalance."""
+        """The worker's assignment as JSON ({"pid", "worker_id", "partitions",
+        "metrics_port"}), written once its partitions are assigned and again after every
+        rebalance."""
         return self.ready_file_of("worker")
 
     def ready_file_of(self, name: str) -> Path:
@@ -125,10 +126,15 @@ class Stack:
 
     def spawn_worker(self, name: str = "worker") -> Path:
         """A worker process for the stack's stages (`up` runs one, named "worker"); returns
-        its ready file, removed first so that its appearance means this process is ready."""
+        its ready file, removed first so that its appearance means this process is ready.
+        Only "worker" serves its metrics on the configured port; any other gets a free port
+        (in its ready file), so that two workers on one host do not contend for it."""
         ready = self.ready_file_of(name)
         ready.unlink(missing_ok=True)
-        self.spawn(name, ["worker", "--ready-file", str(ready)], {"AVATAR_STAGES": ",".join(self.stages)})
+        extra = {"AVATAR_STAGES": ",".join(self.stages)}
+        if name != "worker" and "AVATAR_METRICS_PORT" not in self.env:
+            extra["AVATAR_METRICS_PORT"] = "0"
+        self.spawn(name, ["worker", "--ready-file", str(ready)], extra)
         return ready
 
     def supervise(self, stop: threading.Event, poll_s: float = 0.5) -> None:

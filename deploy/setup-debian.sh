@@ -9,6 +9,8 @@ command -v python3.11 >/dev/null || command -v python3 >/dev/null || need+=(pyth
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # `docker-compose config` validates docker-compose.yml in tests/deploy (no Docker engine needed).
 command -v docker-compose >/dev/null || need+=(docker-compose)
+# A real Prometheus scrapes a running stack in tests/e2e/test_prometheus.py.
+command -v prometheus >/dev/null || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q

@@ -115,6 +115,7 @@ async def assembler(ctx: StageContext, ends: faust.Table, stream: faust.StreamT)
                          audio_duration_s=round(info.audio_duration_s, 4),
                          created_at=end.submitted_at, avatar_id=end.avatar_id,
                          voice_id=end.voice_id, message="final MP4 ready")
+        await ctx.account(meta.job_id, STAGE, "final")
         await ctx.app.producer.flush()  # `completed` is in Kafka before the job is marked done
         try:
             ends[key] = AssemblyState(end=end, assembled=True).to_json()

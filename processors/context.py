@@ -23,7 +23,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import faust
@@ -33,12 +33,15 @@ from models.avatars.avatar import Avatar
 from processors.avatar_cache import AvatarCache
 from processors.cpu_pool import DeadlinePool, current_due
 from processors.job_control import JobControl
+from processors.metrics import WorkerMetrics
 from processors.schedule import DeadlineQueue, ReadAhead
 from processors.settings import WorkerSettings
 from processors.topics import Topics
+from processors.usage import Meter, charge, current_meter, start_meter
 from schemas.base import Message
 from schemas.pipeline import DeadLetterMeta
 from schemas.status import JobState, StatusEvent
+from schemas.usage import UsageRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,11 +82,31 @@ class StageContext:
     avatars: AvatarCache[Avatar]  # the worker's one cache, shared by the lipsync and encoder stages
     executor: DeadlinePool
     control: JobControl
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
 
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         """CPU/GPU work runs in the pool so the event loop keeps serving Kafka; the work
-        for the record nearest its viewer's deadline first (processors/cpu_pool.py)."""
-        return await asyncio.wrap_future(self.executor.submit(current_due.get(), fn, *args))
+        for the record nearest its viewer's deadline first (processors/cpu_pool.py). Its
+        thread's CPU time is charged to the record in hand (processors/usage.py)."""
+        def timed() -> tuple[T, float]:
+            started = time.thread_time()
+            result = fn(*args)
+            return result, time.thread_time() - started
+
+        result, cpu_s = await asyncio.wrap_future(self.executor.submit(current_due.get(), timed))
+        charge(cpu_s)
+        return result
+
+    async def account(self, job_id: str, stage: str, part: int | str, cpu_s: float | None = None,
+                      gpu_s: float | None = None, **fields: Any) -> None:
+        """One piece of a job's work on the usage topic: its CPU (and GPU) seconds, by
+        default the meter's of the record in hand, and any other UsageRecord fields. A
+        piece done again replaces its record (the key), so it is counted once."""
+        meter = current_meter.get() or Meter()
+        record = UsageRecord(job_id=job_id, stage=stage, part=str(part),
+                             cpu_s=round(meter.cpu_s if cpu_s is None else cpu_s, 6),
+                             gpu_s=round(meter.gpu_s if gpu_s is None else gpu_s, 6), **fields)
+        await self.topics.usage.send(key=record.key, value=record.to_json())
 
     async def _held(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
                     skip_stopped: bool) -> AsyncIterator[tuple[faust.EventT, T]]:
@@ -112,7 +135,10 @@ class StageContext:
         the stage judges them itself (the chunker answers a request for a stopped job).
         Each record is held until the stage asks for the next (see the module's doc)."""
         async for event, record in self._held(stream, stage, parse, skip_stopped):
+            started = time.perf_counter()
+            start_meter()
             yield event, record
+            self._finished(stage, started, 1)
             await release(stream, event)  # reached only when the stage is done with it
 
     async def scheduled(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
@@ -165,10 +191,17 @@ class StageContext:
                     # record in hand, which Faust finds from the task's current event
                     stream._set_current_event(served[0][0])
                     current_due.set(first[1])  # the CPU pool serves this work by it
+                    started = time.perf_counter()
+                    start_meter()
                     yield served
+                    self._finished(stage, started, len(served))
                     await release(stream, *(event for event, _ in served))
         finally:
             reader.cancel()
+
+    def _finished(self, stage: str, started: float, records: int) -> None:
+        self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
+        self.metrics.records.labels(stage).inc(records)
 
     def _sought_at(self) -> float:
         """When the consumer's latest seek after a rebalance began (kafka_driver). A record
@@ -184,6 +217,7 @@ class StageContext:
                               stage=stage, reason=reason[:2000])
         log.warning("dead letter from %s[%d]@%d in %s: %s", msg.topic, msg.partition, msg.offset,
                     stage, meta.reason)
+        self.metrics.dead_letters.labels(stage).inc()
         value = event.value if isinstance(event.value, bytes) else bytes(str(event.value), "utf-8")
         await self.topics.deadletter.send(key=event.key, value=value, headers=meta.to_headers())
 
@@ -197,4 +231,5 @@ class StageContext:
     async def fail(self, job_id: str, stage: str, exc: BaseException) -> None:
         log.exception("job %s failed in %s", job_id, stage, exc_info=exc)
         self.control.mark(job_id, JobState.FAILED)
+        self.metrics.failures.labels(stage, type(exc).__name__).inc()
         await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}")

@@ -107,6 +107,7 @@ async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
                                         payload)
             for record in segment_records(meta, segment):
                 await ctx.send(ctx.topics.segments, job_id, record)
+            await ctx.account(job_id, STAGE, meta.seq, video_s=segment.duration_s)
         except Exception as exc:  # noqa: BLE001 - whatever broke, this job fails, the stage goes on
             await ctx.fail(job_id, STAGE, exc)
             continue

@@ -64,11 +64,13 @@ def lag_by_stage(stage_of_topic: Mapping[str, str], ends: Mapping[TopicPartition
     return lag
 
 
-def write_ready_file(path: Path, worker_id: str, partitions: dict[str, list[int]]) -> None:
+def write_ready_file(path: Path, worker_id: str, partitions: dict[str, list[int]],
+                     metrics_port: int | None = None) -> None:
     """Atomic, so a reader sees the whole assignment or the previous one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    ready = {"pid": os.getpid(), "worker_id": worker_id, "partitions": partitions}
+    ready = {"pid": os.getpid(), "worker_id": worker_id, "partitions": partitions,
+             "metrics_port": metrics_port}
     tmp.write_text(json.dumps(ready))
     tmp.replace(path)
 
@@ -87,6 +89,8 @@ class Heartbeat:
         self._offsets: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        #: records behind per (stage, topic, partition) held, as the latest beat measured them
+        self.partition_lag: dict[tuple[str, str, int], int] = {}
 
     def beat_soon(self) -> None:
         """After a rebalance: publish the new assignment now rather than at the next tick."""
@@ -141,6 +145,7 @@ class Heartbeat:
     async def _lag(self, assigned: set[TopicPartition]) -> dict[str, int]:
         inputs = sorted(tp for tp in assigned if tp.topic in self._stage_of_topic)
         if not inputs or self._admin is None or self._offsets is None:
+            self.partition_lag = {}
             return lag_by_stage(self._stage_of_topic, {}, {})
         ends = await self._offsets.end_offsets(inputs)
         group = self._settings.app_id  # Faust's consumer group is the app id
@@ -149,6 +154,8 @@ class Heartbeat:
         if missing := [tp for tp in inputs if tp not in committed]:
             # nothing committed yet: the group reads these from the start
             committed.update(await self._offsets.beginning_offsets(missing))
+        self.partition_lag = {(self._stage_of_topic[tp.topic], tp.topic, tp.partition):
+                              max(0, end - committed.get(tp, end)) for tp, end in ends.items()}
         return lag_by_stage(self._stage_of_topic, ends, committed)
 
     async def _publish(self, beat: WorkerHeartbeat) -> None:

@@ -28,6 +28,7 @@ from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache
 from processors.context import HeaderRecord, StageContext
 from processors.settings import LipsyncSettings
+from processors.usage import Meter, charge, current_meter
 from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
 
@@ -52,6 +53,17 @@ class Renderers:
         self._engine: Wav2LipEngine | None = None
         self._lock = threading.Lock()
         self._cache: AvatarCache[ChunkRenderer] = AvatarCache(load, self._build, capacity)
+
+    @property
+    def on_gpu(self) -> bool:
+        """Whether the network runs on a GPU (its time is then the job's GPU seconds)."""
+        engine = self._engine
+        return engine is not None and engine.precision.device != "cpu"
+
+    @property
+    def kind(self) -> str:
+        """The renderer's name in metrics: `wav2lip` with a checkpoint, else `animator`."""
+        return "animator" if self._settings.wav2lip_checkpoint is None else "wav2lip"
 
     def engine(self) -> Wav2LipEngine | None:
         s = self._settings
@@ -170,24 +182,30 @@ async def _rendered(ctx: StageContext, renderers: Renderers, items: list[tuple[s
     def emit(k: int, result: RenderResult | Exception) -> None:
         loop.call_soon_threadsafe(results.put_nowait, (k, result))
 
-    def work() -> None:
+    def work() -> float:
+        started = time.perf_counter()
         try:
             renderers.render_each(items, emit)
         finally:
             loop.call_soon_threadsafe(results.put_nowait, None)
+        return time.perf_counter() - started
 
     done = asyncio.ensure_future(ctx.run_cpu(work))
     while (item := await results.get()) is not None:
         yield item
-    await done
+    wall_s = await done
+    if renderers.on_gpu:
+        charge(0.0, wall_s)  # its CPU time was charged by run_cpu
 
 
 async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT) -> None:
     # up to 8 chunks at once, earliest due first (processors/schedule.py): the frames of
     # several jobs go through the network together, and a job's first chunk never waits
+    frames = ctx.metrics.frames.labels(renderers.kind)
     async for served in ctx.scheduled(stream, STAGE, _parse, _position_s, batch=8):
         batch = [chunk for _event, chunk in served]
         items = [(meta.job.avatar_id, window) for meta, window in batch]
+        rendered = []
         async for k, result in _rendered(ctx, renderers, items):
             meta, window = batch[k]
             job_id = meta.job.job_id
@@ -195,9 +213,23 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
                 await ctx.fail(job_id, STAGE, result)
             elif not ctx.control.is_stopped(job_id):
                 await ctx.send(ctx.topics.frames, job_id, frame_record(meta, window, *result))
+                frames.inc(meta.n_frames)
+                rendered.append(meta)
                 if meta.seq == 0:
                     await ctx.report(job_id, STAGE, JobState.RUNNING,
                                      message="first frames rendered")
+        await _account(ctx, batch, rendered)
+
+
+async def _account(ctx: StageContext, batch: list[tuple[AudioChunkMeta, AudioWindow]],
+                   rendered: list[AudioChunkMeta]) -> None:
+    """The batch's CPU and GPU seconds shared among its chunks by their frames."""
+    meter = current_meter.get() or Meter()
+    frames = sum(meta.n_frames for meta, _ in batch)
+    for meta in rendered:
+        share = meta.n_frames / frames
+        await ctx.account(meta.job.job_id, STAGE, meta.seq, cpu_s=meter.cpu_s * share,
+                          gpu_s=meter.gpu_s * share)
 
 
 def register(ctx: StageContext) -> None:

@@ -69,6 +69,8 @@ class WorkerSettings:
     read_ahead: int = 1024  # records a scheduled stage may hold to serve them by deadline
     read_ahead_mb: int = 256  # and their bytes, in MiB
     lead_s: float = 10.0  # how far ahead of its viewer a job's records are made ("inf": no bound)
+    metrics_port: int | None = 9464  # this worker's /metrics (0: any free port; None: not served)
+    metrics_addr: str = "0.0.0.0"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -88,6 +90,8 @@ class WorkerSettings:
         if not lead_s > 0:
             raise ValueError("AVATAR_LEAD_S must be a positive number of seconds (or inf)")
         return cls(
+            metrics_port=_metrics_port(env.get("AVATAR_METRICS_PORT", str(cls.metrics_port))),
+            metrics_addr=env.get("AVATAR_METRICS_ADDR", cls.metrics_addr),
             kafka=KafkaSettings.from_env(env),
             data_dir=data_dir_from(env),
             stages=stages,
@@ -108,3 +112,11 @@ class WorkerSettings:
             read_ahead_mb=read_ahead_mb,
             lead_s=lead_s,
         )
+
+
+def _metrics_port(raw: str) -> int | None:
+    if raw.strip().lower() in ("off", "none", ""):
+        return None
+    if not raw.strip().isdigit() or int(raw) > 65535:
+        raise ValueError(f"AVATAR_METRICS_PORT must be a port (0 for any free one) or off, not {raw!r}")
+    return int(raw)

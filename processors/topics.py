@@ -24,6 +24,7 @@ class Topics:
     avatars: faust.TopicT         # avatar training requests (schemas/avatars.py)
     status: faust.TopicT          # StatusEvent (JSON), compacted
     deadletter: faust.TopicT      # DeadLetterMeta header + original bytes
+    usage: faust.TopicT           # UsageRecord (JSON), key job_id/stage/part, compacted
 
 
 def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
@@ -45,4 +46,5 @@ def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
         avatars=topic(names.avatars),
         status=topic(names.status),
         deadletter=topic(names.deadletter),
+        usage=topic(names.usage),
     )

@@ -131,6 +131,7 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
             raw = resources.cursors.get(key)
             start = starting_cursor(sentence, TtsCursor.from_json(raw) if raw else None)
             backend, voice = resources.voices.resolve(job.voice_id)
+            ctx.metrics.tts_characters.labels(backend.prefix).inc(len(sentence.text))
             utterance = await backend.synthesize(voice, sentence.text, sentence.previous_text,
                                                  sentence.next_text)
             spoken = spoken_sentence(sentence, start, utterance, ctx.settings)
@@ -148,6 +149,8 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
         for caption in spoken.captions:
             await ctx.topics.captions.send(key=key, value=caption.to_json())
         resources.cursors[key] = spoken.cursor.to_json()
+        await ctx.account(job.job_id, STAGE, sentence.seq,
+                          tts_characters={backend.prefix: len(sentence.text)})
         await ctx.report(job.job_id, STAGE, JobState.RUNNING,
                          progress=round((sentence.seq + 1) / sentence.count, 4),
                          message=f"spoke sentence {sentence.seq + 1}/{sentence.count}")

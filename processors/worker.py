@@ -11,6 +11,7 @@ import faust
 import mode
 
 from core.logs import logging_config
+from core.metrics import serve
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
 from processors import assembler, avatars, chunker, encoder, lipsync, tts
@@ -22,6 +23,7 @@ from processors.cpu_pool import DeadlinePool
 from processors.heartbeat import Heartbeat, assignment_of, partitions_by_topic, write_ready_file
 from processors.in_hand import InHandSensor, JobsInHand
 from processors.job_control import JobControl
+from processors.metrics import WorkerMetrics
 from processors.rebalance import DeliveryWatchdog, RecoveryWatchdog
 from processors.settings import WorkerSettings
 from processors.topics import declare_topics
@@ -47,11 +49,13 @@ def records_waiting(app: faust.App) -> bool:
                for agent in app.agents.values() for actor in agent._actors)
 
 
-def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -> faust.App:
-    """`ready_file` is written (JSON: pid, worker_id, partitions by topic) after every
-    rebalance, once partitions are assigned and tables recovered: from the first one on, a
-    request would be served without waiting."""
+def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None,
+                     metrics: WorkerMetrics | None = None, metrics_port: int | None = None) -> faust.App:
+    """`ready_file` is written (JSON: pid, worker_id, partitions by topic, the port serving
+    `metrics`) after every rebalance, once partitions are assigned and tables recovered: from
+    the first one on, a request would be served without waiting."""
     app = create_app(settings)
+    metrics = WorkerMetrics() if metrics is None else metrics
     control = JobControl(settings.kafka.bootstrap_servers, settings.kafka.topics.status)
     store = MediaStore(settings.data_dir)
     # one copy of each avatar per worker: the encoder composes on it, the renderers are built on it
@@ -60,7 +64,7 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
     ctx = StageContext(app=app, topics=declare_topics(app, settings.kafka), settings=settings,
                        store=store, avatars=avatar_cache,
                        executor=DeadlinePool(settings.cpu_threads),
-                       control=control)
+                       control=control, metrics=metrics)
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)
@@ -69,6 +73,7 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
     jobs = JobsInHand()
     app.sensors.add(InHandSensor(jobs, stage_of_topic))
     heartbeat = Heartbeat(app, settings, stage_of_topic, jobs)
+    metrics.watch_lag(lambda: heartbeat.partition_lag)
 
     @app.service
     class _Lifetime(mode.Service):  # lifetime tied to the worker's: started and stopped with it
@@ -83,7 +88,7 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None) -
     async def on_rebalanced(sender: faust.App, **_: object) -> None:
         if ready_file is not None:
             assigned = partitions_by_topic(assignment_of(app))
-            write_ready_file(ready_file, heartbeat.worker_id, assigned)
+            write_ready_file(ready_file, heartbeat.worker_id, assigned, metrics_port)
             log.info("worker ready")
         heartbeat.beat_soon()
 
@@ -111,7 +116,12 @@ def run_worker(settings: WorkerSettings, ready_file: Path | None = None) -> None
     """Blocks until SIGINT/SIGTERM; Faust's Worker owns the loop and the signals."""
     if "lipsync" in settings.stages or "avatars" in settings.stages:
         ensure_sample_avatar(MediaStore(settings.data_dir))  # the default avatar works on any deployment
-    app = build_worker_app(settings, ready_file)
+    # served from the start (a thread of its own), so a scrape sees a worker that is still
+    # joining its group or recovering its tables
+    metrics = WorkerMetrics()
+    server = None if settings.metrics_port is None else serve(metrics.registry, settings.metrics_port,
+                                                               settings.metrics_addr)
+    app = build_worker_app(settings, ready_file, metrics, None if server is None else server.port)
     # Faust replaces the root logger's handlers when it starts: give it ours (JSON lines), and
     # quiet=True keeps its console prints (" OK ^", the spinner) out of stdout
     worker = faust.Worker(app, loglevel=settings.log_level,

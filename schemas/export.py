@@ -29,13 +29,14 @@ from schemas.pipeline import (
 from schemas.requests import ScriptRequest
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
+from schemas.usage import UsageRecord, UsageReport
 from schemas.workers import WorkerHeartbeat
 
 EXPORTED: tuple[type[Message], ...] = (
     ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
     CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
     JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
-    WorkerHeartbeat, Health,
+    WorkerHeartbeat, Health, UsageRecord, UsageReport,
 )
 
 

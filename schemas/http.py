@@ -16,6 +16,7 @@ from schemas.requests import (
     VoiceId,
 )
 from schemas.status import JobState
+from schemas.usage import Usage
 
 
 class GenerateRequest(Message):
@@ -61,6 +62,7 @@ class JobStatus(Message):
     video_url: str | None = None
     stalled: Stall | None = Field(None, description="set while a queued or running job makes "
                                                     "no progress")
+    usage: Usage | None = Field(None, description="what the job used so far, with its estimated cost")
 
 
 class ErrorBody(Message):

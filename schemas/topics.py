@@ -58,6 +58,10 @@ class TopicNames:
     def workers(self) -> str:
         return f"{self.prefix}.workers"
 
+    @property
+    def usage(self) -> str:
+        return f"{self.prefix}.usage"
+
     def specs(self, partitions: int) -> list[TopicSpec]:
         big = {"max.message.bytes": str(MAX_RECORD_BYTES), "retention.ms": str(24 * 3600 * 1000)}
         return [
@@ -75,4 +79,8 @@ class TopicNames:
                                         "min.compaction.lag.ms": "0",
                                         "retention.ms": str(24 * 3600 * 1000),
                                         "segment.ms": str(3600 * 1000)}),
+            # UsageRecord JSON, key job_id/stage/part: one per piece of work, kept 400 days
+            TopicSpec(self.usage, partitions, {"cleanup.policy": "compact,delete",
+                                               "min.compaction.lag.ms": "0",
+                                               "retention.ms": str(400 * 24 * 3600 * 1000)}),
         ]

@@ -14,12 +14,24 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from core.store import MediaStore
-from streamer import api, avatars_api, health, jobs_api, openapi, player, relay, speech_api
+from streamer import (
+    api,
+    avatars_api,
+    health,
+    jobs_api,
+    metrics,
+    openapi,
+    player,
+    relay,
+    speech_api,
+    usage_api,
+)
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware
 from streamer.jobs import JobBoard
 from streamer.json_errors import JsonErrorsMiddleware
 from streamer.kafka_io import GatewayKafka
+from streamer.metrics import GatewayMetrics
 from streamer.settings import GatewaySettings
 from streamer.stalls import watch_stalls
 from streamer.state import GatewayState
@@ -56,10 +68,11 @@ def create_app(settings: GatewaySettings) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        board = JobBoard(settings.jobs_in_memory)
+        board = JobBoard(settings.jobs_in_memory, settings.prices)
         workers = WorkerBoard()
-        kafka = GatewayKafka(settings.kafka, board, workers)
-        state = GatewayState(settings, board, kafka, MediaStore(settings.data_dir), workers)
+        meters = GatewayMetrics(board, workers)
+        kafka = GatewayKafka(settings.kafka, board, workers, first_media=meters.first_media)
+        state = GatewayState(settings, board, kafka, MediaStore(settings.data_dir), workers, meters)
         app.state.gateway = state
         try:
             await kafka.start()
@@ -73,11 +86,13 @@ def create_app(settings: GatewaySettings) -> Starlette:
     # Each API module owns its routes; this list is the whole surface of the gateway.
     routes = [
         *health.routes,
+        *metrics.routes,
         *api.routes,
         *avatars_api.routes,
         *jobs_api.routes,
         *relay.routes,
         *speech_api.routes,
+        *usage_api.routes,
         *openapi.routes,
         *player.routes,
     ]

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from schemas.http import JobStatus, Stall
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.status import JobState, StatusEvent
+from schemas.usage import UsageRecord
+from streamer.settings import Prices
+from streamer.usage import Tally
 
 # The stage name of the event a DELETE produces: a cancel that also hides the job.
 DELETE_STAGE = "gateway:delete"
@@ -33,6 +36,7 @@ class JobView:
     captions: dict[int, CaptionChunk] = field(default_factory=dict)
     deleted: bool = False
     progress_at: float | None = None  # unix seconds of the last status event, segment or caption
+    usage: Tally = field(default_factory=Tally)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -81,10 +85,11 @@ def _fold(status: JobStatus, event: StatusEvent) -> JobStatus:
 class JobBoard:
     """All known jobs' status; segment bytes kept only for the most recent jobs."""
 
-    def __init__(self, jobs_in_memory: int = 64) -> None:
+    def __init__(self, jobs_in_memory: int = 64, prices: Prices | None = None) -> None:
         self._jobs: dict[str, JobView] = {}
         self._with_media: OrderedDict[str, None] = OrderedDict()
         self._jobs_in_memory = jobs_in_memory
+        self._prices = Prices() if prices is None else prices
 
     def get(self, job_id: str) -> JobView | None:
         """A job that was deleted is gone, as far as clients can tell."""
@@ -109,6 +114,8 @@ class JobBoard:
     def apply_status(self, event: StatusEvent) -> JobView:
         view = self._view(event.job_id)
         view.status = _fold(view.status, event)
+        if view.usage.parts:
+            view.status = view.status.model_copy(update={"usage": view.usage.usage(self._prices)})
         view.progressed(event.at)
         if event.stage == DELETE_STAGE:
             view.deleted = True
@@ -116,25 +123,33 @@ class JobBoard:
         view.notify()
         return view
 
-    def apply_segment(self, meta: SegmentMeta, data: bytes, at: float | None = None) -> None:
+    def apply_segment(self, meta: SegmentMeta, data: bytes, at: float | None = None) -> JobView | None:
         """Duplicates (same job, kind, seq) are dropped here, before any client sees them;
-        `at` (unix seconds, the record's time) is when the job last made progress."""
+        `at` (unix seconds, the record's time) is when the job last made progress. Returns
+        the job's view when the segment was new to it."""
         view = self._view(meta.job_id)
         if view.deleted:
-            return
+            return None
         view.progressed(time.time() if at is None else at)
         if meta.kind == "init":
             if view.init is not None:
-                return
+                return None
             view.init, view.mime = data, meta.mime
         elif meta.kind == "media":
             if meta.seq in view.media:
-                return
+                return None
             view.media[meta.seq] = (meta, data)
         else:
             view.total = meta.total
         self._remember_media(meta.job_id)
         view.notify()
+        return view
+
+    def apply_usage(self, record: UsageRecord) -> None:
+        """A piece of work counted once, however often its record comes (streamer/usage.py)."""
+        view = self._view(record.job_id)
+        if not view.deleted and view.usage.add(record):
+            view.status = view.status.model_copy(update={"usage": view.usage.usage(self._prices)})
 
     def apply_captions(self, chunk: CaptionChunk, at: float | None = None) -> None:
         view = self._jobs.get(chunk.job_id)

@@ -22,8 +22,9 @@ from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
 from schemas.topics import MAX_RECORD_BYTES
+from schemas.usage import UsageRecord
 from schemas.workers import WorkerHeartbeat
-from streamer.jobs import JobBoard
+from streamer.jobs import JobBoard, JobView
 from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,12 @@ class NotConnectedError(RuntimeError):
 
 
 class GatewayKafka:
-    def __init__(self, kafka: KafkaSettings, board: JobBoard,
-                 workers: WorkerBoard | None = None) -> None:
+    def __init__(self, kafka: KafkaSettings, board: JobBoard, workers: WorkerBoard | None = None,
+                 first_media: Callable[[JobView], None] | None = None) -> None:
+        """`first_media(view)` is called when a job's first media segment arrives (metrics)."""
         self._kafka = kafka
         self._board = board
+        self._first_media = first_media
         self._workers = WorkerBoard() if workers is None else workers
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[AIOKafkaConsumer] = []
@@ -53,6 +56,7 @@ class GatewayKafka:
         await self._follow(names.segments, from_start=False, handle=self._on_segment)
         await self._follow(names.captions, from_start=False, handle=self._on_captions)
         await self._follow(names.workers, from_start=True, handle=self._on_heartbeat)
+        await self._follow(names.usage, from_start=True, handle=self._on_usage)
 
     async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
@@ -83,13 +87,22 @@ class GatewayKafka:
             self._board.apply_status(StatusEvent.from_json(record.value))
 
     def _on_segment(self, record: ConsumerRecord) -> None:
-        self._board.apply_segment(SegmentMeta.from_headers(record.headers), record.value or b"",
-                                  at=record.timestamp / 1000)
+        meta = SegmentMeta.from_headers(record.headers)
+        view = self._board.apply_segment(meta, record.value or b"", at=record.timestamp / 1000)
+        if view is not None and meta.kind == "media" and meta.seq == 0 and self._first_media:
+            self._first_media(view)
 
     def _on_captions(self, record: ConsumerRecord) -> None:
         if record.value is not None:
             self._board.apply_captions(CaptionChunk.from_json(record.value),
                                        at=record.timestamp / 1000)
+
+    def _on_usage(self, record: ConsumerRecord) -> None:
+        if record.value is not None:
+            self._board.apply_usage(UsageRecord.from_json(record.value))
+
+    async def send_usage(self, usage: UsageRecord) -> None:
+        await self._connected().send_and_wait(self._kafka.topics.usage, usage.to_json(), key=usage.key)
 
     def _on_heartbeat(self, record: ConsumerRecord) -> None:
         beat = None if record.value is None else WorkerHeartbeat.from_json(record.value)

@@ -14,13 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
+from dataclasses import dataclass
 
+from prometheus_client import Counter
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs
 from schemas.base import Message
 from schemas.status import JobState
+from schemas.usage import UsageRecord
 from schemas.ws import (
     KIND_INIT,
     KIND_MEDIA,
@@ -133,7 +137,19 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
         await view.wait(BEHIND_WAIT_S if behind else IDLE_WAIT_S, since=changed)
 
 
-async def _send(websocket: WebSocket, out: Outbox) -> None:
+@dataclass
+class Sent:
+    """Bytes sent to one client: the gateway's counter, and this stream's usage."""
+
+    metric: Counter
+    bytes: int = 0
+
+    def add(self, size: int) -> None:
+        self.metric.inc(size)
+        self.bytes += size
+
+
+async def _send(websocket: WebSocket, out: Outbox, sent: Sent) -> None:
     while True:
         item = await out.get()
         if isinstance(item, Close):
@@ -141,8 +157,21 @@ async def _send(websocket: WebSocket, out: Outbox) -> None:
             return
         if isinstance(item, bytes):
             await websocket.send_bytes(item)
+            sent.add(len(item))
         else:
             await websocket.send_text(item)
+            sent.add(len(item.encode()))
+
+
+async def _account(state: GatewayState, job_id: str, sent: Sent) -> None:
+    """The stream's bytes as a piece of the job's usage; lost if the gateway dies first."""
+    if sent.bytes:
+        record = UsageRecord(job_id=job_id, stage="stream", part=uuid.uuid4().hex,
+                             bytes_streamed=sent.bytes)
+        try:
+            await state.kafka.send_usage(record)
+        except Exception:
+            log.warning("usage of a stream of job %s not recorded", job_id, exc_info=True)
 
 
 async def _receive(websocket: WebSocket) -> None:
@@ -188,9 +217,11 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_
     settings = state.settings
     out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
     producer = asyncio.create_task(_produce(state, view, out, from_seq))
-    sender = asyncio.create_task(_send(websocket, out))
+    sent = Sent(state.metrics.sent_bytes)
+    sender = asyncio.create_task(_send(websocket, out, sent))
     receiver = asyncio.create_task(_receive(websocket))
     tasks = {producer, sender, receiver}
+    state.metrics.websocket_clients.inc()
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         if producer in done and producer.exception() is None and producer.result():
@@ -201,9 +232,11 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_
             await _drop(websocket, f"client too slow: more than {settings.ws_queue_bytes} bytes "
                                    f"queued for {settings.ws_stall_s}s")
     finally:
+        state.metrics.websocket_clients.dec()
         for task in tasks:
             task.cancel()
         results = await asyncio.gather(*tasks, return_exceptions=True)
+        await _account(state, view.job_id, sent)
     for result in results:
         if isinstance(result, Exception) and not isinstance(result, (WebSocketDisconnect, RuntimeError)):
             log.warning("relay of job %s ended with %r", view.job_id, result)

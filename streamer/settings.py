@@ -46,6 +46,44 @@ def _stages(value: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """What work costs, for the usage's cost estimate (all 0 by default: no estimate)."""
+
+    currency: str = "USD"
+    cpu_hour: float = 0.0
+    gpu_hour: float = 0.0
+    tts_1k_chars: tuple[tuple[str, float], ...] = ()  # (provider, price per 1000 characters)
+    video_minute: float = 0.0
+    gb_streamed: float = 0.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Prices:
+        tts = []
+        for item in env.get("AVATAR_PRICE_TTS_1K_CHARS", "").split(","):
+            if item.strip():
+                provider, sep, price = item.partition("=")
+                if not sep or not provider.strip():
+                    raise ValueError(f"AVATAR_PRICE_TTS_1K_CHARS: {item!r} is not provider=price")
+                tts.append((provider.strip(), _price("AVATAR_PRICE_TTS_1K_CHARS", price)))
+        return cls(currency=env.get("AVATAR_PRICE_CURRENCY", cls.currency),
+                   cpu_hour=_price("AVATAR_PRICE_CPU_HOUR", env.get("AVATAR_PRICE_CPU_HOUR", "0")),
+                   gpu_hour=_price("AVATAR_PRICE_GPU_HOUR", env.get("AVATAR_PRICE_GPU_HOUR", "0")),
+                   tts_1k_chars=tuple(tts),
+                   video_minute=_price("AVATAR_PRICE_VIDEO_MINUTE", env.get("AVATAR_PRICE_VIDEO_MINUTE", "0")),
+                   gb_streamed=_price("AVATAR_PRICE_GB_STREAMED", env.get("AVATAR_PRICE_GB_STREAMED", "0")))
+
+
+def _price(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}: {raw.strip()!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite price of 0 or more, not {raw.strip()!r}")
+    return value
+
+
+@dataclass(frozen=True)
 class GatewaySettings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     data_dir: Path = DEFAULT_DATA_DIR
@@ -68,6 +106,7 @@ class GatewaySettings:
     stall_s: float = 10.0  # a queued or running job without progress this long shows `stalled`
     expected_stages: tuple[str, ...] = STAGES  # /health is degraded while one has no live worker
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
+    prices: Prices = field(default_factory=Prices)
 
     @property
     def auth_required(self) -> bool:
@@ -104,4 +143,5 @@ class GatewaySettings:
             stall_s=float(env.get("AVATAR_STALL_S", cls.stall_s)),
             expected_stages=_stages(env.get("AVATAR_EXPECTED_STAGES")),
             elevenlabs=ElevenLabsSettings.from_env(env),
+            prices=Prices.from_env(env),
         )

@@ -121,7 +121,9 @@ async def tts(request: Request) -> Response:
             raise LookupError(f"unknown voice_id {payload.voice_id!r}")
     except LookupError as exc:
         return error(404, str(exc))
-    pieces = _pieces(backend, voice, split_sentences(payload.text))
+    sentences = split_sentences(payload.text)
+    request.app.state.gateway.metrics.tts_characters.labels(backend.prefix).inc(sum(map(len, sentences)))
+    pieces = _pieces(backend, voice, sentences)
     try:  # the first piece decides the status code; later failures can only cut the stream short
         first = await anext(pieces)
     except (SpeechError, LookupError) as exc:

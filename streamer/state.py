@@ -11,6 +11,7 @@ from typing import Any
 from core.store import MediaStore
 from streamer.jobs import JobBoard
 from streamer.kafka_io import GatewayKafka
+from streamer.metrics import GatewayMetrics
 from streamer.settings import GatewaySettings
 from streamer.workers import WorkerBoard
 
@@ -24,7 +25,12 @@ class GatewayState:
     kafka: GatewayKafka
     store: MediaStore
     workers: WorkerBoard = field(default_factory=WorkerBoard)
+    metrics: GatewayMetrics = None  # type: ignore[assignment]  # made from the boards when not given
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.metrics is None:
+            self.metrics = GatewayMetrics(self.board, self.workers)
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Background work that outlives a request; cancelled by `stop()` in the lifespan."""

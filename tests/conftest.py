@@ -21,6 +21,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_elevenlabs: FakeElevenL
     env.update(ELEVENLABS_API_KEY=fake_elevenlabs.api_key, ELEVENLABS_BASE_URL=fake_elevenlabs.url,
                ELEVENLABS_STALL_TIMEOUT_S="2")
     env.update(AVATAR_TTS_DETERMINISTIC="1", AVATAR_LOG_LEVEL="INFO")
+    env.update(AVATAR_METRICS_PORT="0")  # any free port (in the ready file): never a taken one
     data_dir: Path = tmp_path_factory.mktemp("stack")
     with Stack(data_dir, env=env) as running:
         yield running

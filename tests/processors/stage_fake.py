@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from core.store import MediaStore
 from processors.settings import WorkerSettings
 from schemas.status import JobState, StatusEvent
+from schemas.usage import UsageRecord
 
 T = TypeVar("T")
 
@@ -76,6 +77,11 @@ class FakeContext:
         self.dead_letters: list[tuple[bytes | None, str]] = []
         self.reports: list[StatusEvent] = []
         self.failures: list[tuple[str, str]] = []
+        self.usage: list[UsageRecord] = []
+
+    async def account(self, job_id: str, stage: str, part: int | str, **fields: Any) -> None:
+        self.usage.append(UsageRecord(job_id=job_id, stage=stage, part=str(part),
+                                      **{k: v for k, v in fields.items() if v is not None}))
 
     async def run_cpu(self, fn: Callable[..., T], *args: Any) -> T:
         return fn(*args)

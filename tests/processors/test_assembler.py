@@ -146,6 +146,7 @@ async def test_shuffled_and_repeated_records_assemble_once(tmp_path: Path, job: 
     await _run(ctx, ends, records + records)  # the whole job redelivered after it completed
     assert len(ctx.reports) == 1 and ctx.failures == []
     assert ctx.store.final_path("j1").stat().st_mtime_ns == before  # not remuxed again
+    assert [(u.job_id, u.stage, u.part) for u in ctx.usage] == [("j1", "assembler", "final")]
 
 
 async def test_the_end_marker_after_all_segments_assembles_at_once(

@@ -106,9 +106,10 @@ def test_ready_file_holds_the_assignment_as_json(tmp_path: Path) -> None:
     ready = tmp_path / "run" / "worker.ready"
     parts = partitions_by_topic([TopicPartition("b", 3), TopicPartition("a", 1),
                                  TopicPartition("b", 0)])
-    write_ready_file(ready, "host:1:ff", parts)
+    write_ready_file(ready, "host:1:ff", parts, metrics_port=9464)
     assert json.loads(ready.read_text()) == {"pid": os.getpid(), "worker_id": "host:1:ff",
-                                             "partitions": {"a": [1], "b": [0, 3]}}
+                                             "partitions": {"a": [1], "b": [0, 3]},
+                                             "metrics_port": 9464}
     assert [p.name for p in ready.parent.iterdir()] == ["worker.ready"]
 
 

@@ -18,7 +18,10 @@ from starlette.applications import Starlette
 from core.settings import ElevenLabsSettings
 from streamer import speech_api
 from streamer.app import EXCEPTION_HANDLERS
+from streamer.jobs import JobBoard
+from streamer.metrics import GatewayMetrics
 from streamer.settings import GatewaySettings
+from streamer.workers import WorkerBoard
 from tests.fakes.elevenlabs_server import FakeElevenLabs, speak
 
 
@@ -31,7 +34,7 @@ def _settings(server: FakeElevenLabs | None, key: str | None = None) -> GatewayS
 
 async def _client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=speech_api.routes, exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
-    app.state.gateway = SimpleNamespace(settings=settings)
+    app.state.gateway = SimpleNamespace(settings=settings, metrics=GatewayMetrics(JobBoard(), WorkerBoard()))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
         yield http
 
