@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from core.settings import FOLLOW_FETCH_WAIT_MS
 from schemas.status import JobState, StatusEvent
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class JobControl:
             self._latest.popitem(last=False)
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+                                    fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS)
         await consumer.start()
         self._consumer = consumer
         partitions = consumer.partitions_for_topic(self._topic)

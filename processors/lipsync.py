@@ -29,6 +29,7 @@ from processors.avatar_cache import AvatarCache
 from processors.context import HeaderRecord, StageContext
 from processors.settings import LipsyncSettings
 from processors.usage import Meter, charge, current_meter
+from schemas.options import AUDIO_SAMPLE_RATE_HZ
 from schemas.pipeline import AudioChunkMeta, FrameChunkMeta
 from schemas.status import JobState
 
@@ -40,6 +41,13 @@ log = logging.getLogger(__name__)
 
 
 RenderResult = tuple[Box, np.ndarray]  # the patch box and (n_frames, y1 - y0, x1 - x0, 3) patches
+
+
+def _silence(n_frames: int) -> AudioWindow:
+    """A chunk of silence with the context a real one has (processors/tts.py)."""
+    before, after, spf = 3200, 4000, AUDIO_SAMPLE_RATE_HZ // 25
+    return AudioWindow(np.zeros(before + n_frames * spf + after, np.int16), before, after, 0, n_frames,
+                       AUDIO_SAMPLE_RATE_HZ, 25)
 
 
 class Renderers:
@@ -81,18 +89,22 @@ class Renderers:
 
     def warm(self, avatar_ids: Iterable[str] = ()) -> int:
         """Loads the engine, runs it once for each batch size it will get, and builds the
-        renderers of `avatar_ids`, so that none of it falls on a job's first chunk (torch's
-        import and the checkpoint alone took seconds there). The sizes: every one up to a full
-        batch on a GPU, where a new shape sets up its kernels; a full batch and a single frame
-        on a CPU, where the first pass is the slow one. Returns the passes run."""
+        renderers of `avatar_ids` and renders a silent chunk through each, so that none of it
+        falls on a job's first chunk (torch's import and the checkpoint took seconds there,
+        and the first mel spectrogram, librosa's import and set-up, 4 s more). The sizes:
+        every one up to a full batch on a GPU, where a new shape sets up its kernels; a full
+        batch and a single frame on a CPU, where the first pass is the slow one. Returns the
+        passes run (the silent chunks not counted)."""
         engine = self.engine()
-        for avatar_id in avatar_ids:
-            self.get(avatar_id)
         if engine is None:
+            for avatar_id in avatar_ids:
+                self.get(avatar_id)
             return 0
         sizes = range(1, engine.max_batch + 1) if engine.precision.device != "cpu" else {1, engine.max_batch}
         for size in sorted(sizes):
             engine.forward(np.zeros((size, 80, 16), np.float32), np.zeros((size, 6, 96, 96), np.uint8))
+        for avatar_id in avatar_ids:  # the whole path once: librosa's first mel alone took 4 s
+            self.get(avatar_id).render_chunk(_silence(engine.max_batch))
         return len(sizes)
 
     def _build(self, avatar: Avatar) -> ChunkRenderer:

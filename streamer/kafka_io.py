@@ -16,7 +16,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from core.kafka_admin import ensure_topics
-from core.settings import KafkaSettings
+from core.settings import FOLLOW_FETCH_WAIT_MS, KafkaSettings
 from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
@@ -61,7 +61,8 @@ class GatewayKafka:
     async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, fetch_max_bytes=MAX_RECORD_BYTES,
-                                    max_partition_fetch_bytes=MAX_RECORD_BYTES)
+                                    max_partition_fetch_bytes=MAX_RECORD_BYTES,
+                                    fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS)
         await consumer.start()
         self._consumers.append(consumer)
         partitions = [TopicPartition(topic, p) for p in sorted(await self._connected().partitions_for(topic))]

@@ -14,6 +14,7 @@ from models.avatars.avatar import Avatar
 from models.avatars.sample import sample_avatar
 from models.lipsync.animator import MouthAnimator
 from models.lipsync.engine import Wav2LipRenderer
+from models.lipsync.mel import mel_basis
 from models.lipsync.render import job_windows
 from models.lipsync.wav2lip import Wav2Lip, save_checkpoint
 from models.speech.audio_chunks import plan_chunks
@@ -86,7 +87,9 @@ def test_warming_loads_the_engine_runs_its_batch_sizes_and_builds_the_avatars(av
     renderers = Renderers(settings, load)
     assert renderers.warm(["one"]) == 2  # a CPU: a full batch and a single frame
     engine = renderers.engine()
-    assert engine is not None and engine.forward_passes == 2 and built == ["one"]
+    # and the avatar's whole path once (one more pass): the mel filters are made by then
+    assert engine is not None and engine.forward_passes == 3 and built == ["one"]
+    assert mel_basis.cache_info().currsize == 1
     renderer = renderers.get("one")
     assert isinstance(renderer, Wav2LipRenderer) and built == ["one"]  # built once, by the warm-up
     assert renderers.engine() is engine  # the first job uses the warmed engine, loads none
