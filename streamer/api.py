@@ -18,6 +18,7 @@ from schemas.base import JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
+from streamer.disk import low_space
 from streamer.files import file_response
 from streamer.state import GatewayState
 
@@ -110,6 +111,12 @@ def check_request(state: GatewayState, payload: GenerateRequest) -> None:
         raise ApiError(404, f"unknown voice_id {payload.voice_id!r}")
 
 
+def require_space(state: GatewayState) -> None:
+    """507 while the media volume is below its free-space threshold (streamer/disk.py)."""
+    if (reason := low_space(state)) is not None:
+        raise ApiError(507, reason, {"min_free_mb": state.settings.min_free_mb})
+
+
 async def accept(state: GatewayState, payload: GenerateRequest) -> GenerateResponse:
     """Queues one job: its QUEUED status first (so it is listed at once), then the request."""
     job_id = uuid.uuid4().hex
@@ -130,6 +137,7 @@ async def generate(request: Request) -> Response:
     """Submit a script; answers 202 with the job id and its status, stream and video URLs."""
     state = gateway(request)
     payload = await read_model(request, GenerateRequest, MAX_BODY_BYTES)
+    require_space(state)
     check_request(state, payload)
     return json_response(await accept(state, payload), 202)
 

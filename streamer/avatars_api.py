@@ -31,7 +31,7 @@ from schemas.avatars import (
 from schemas.base import AVATAR_ID_PATTERN, no_control_chars
 from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.status import JobState, StatusEvent
-from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response
+from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response, require_space
 from streamer.files import file_response
 from streamer.kafka_io import NotConnectedError
 from streamer.state import GatewayState
@@ -84,6 +84,7 @@ async def _send_train(state: GatewayState, request: AvatarTrainRequest) -> None:
 async def train(request: Request) -> Response:
     """Upload a video or photo (multipart `file`, `name`); it becomes an avatar."""
     state = gateway(request)
+    require_space(state)
     limits = state.settings.avatars
     avatar_id = uuid.uuid4().hex
     part = state.store.new_upload_part(avatar_id)

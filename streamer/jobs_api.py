@@ -21,6 +21,7 @@ from streamer.api import (
     job_id_of,
     json_response,
     read_model,
+    require_space,
     with_urls,
 )
 from streamer.jobs import DELETE_STAGE
@@ -76,6 +77,7 @@ async def batch(request: Request) -> Response:
     """Many scripts at once: all are checked first, so a bad one creates no job at all."""
     state = gateway(request)
     payload = await read_model(request, BatchRequest, MAX_BATCH_BODY_BYTES)
+    require_space(state)
     for index, script in enumerate(payload.scripts):
         try:
             check_request(state, script)

@@ -29,6 +29,7 @@ from schemas.http import (
 )
 from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, VoiceList
 from schemas.status import JobState
+from schemas.usage import UsageReport
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
 from streamer import avatars_api, jobs_api
 from streamer.api import MAX_OFFSET
@@ -84,7 +85,7 @@ STREAM_DOC = ("Refusals accept the socket, send an `error` message (WsError) and
 _E = ErrorBody
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/generate"): Operation(GenerateRequest, {202: GenerateResponse, 400: _E, 404: _E, 415: _E,
-                                                              422: _E}),
+                                                              422: _E, 507: _E}),
     ("GET", "/api/v1/status/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
     ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 304: "not modified",
                                                         400: _E, 404: _E, 409: _E, 416: _E}),
@@ -92,9 +93,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         Query("state", {"type": "string"}, f"comma-separated states: {','.join(s.value for s in JobState)}"),
         *_page(jobs_api.DEFAULT_PAGE, jobs_api.MAX_PAGE, "jobs"))),
     ("DELETE", "/api/v1/jobs/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
-    ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 400: _E, 404: _E, 415: _E, 422: _E}),
+    ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 400: _E, 404: _E, 415: _E, 422: _E,
+                                                        507: _E}),
     ("POST", "/api/v1/avatars/train"): Operation(None, {202: AvatarTrainResponse, 400: _E, 415: _E, 422: _E,
-                                                         503: _E}, form=AVATAR_FORM),
+                                                         503: _E, 507: _E}, form=AVATAR_FORM),
     ("GET", "/api/v1/avatars"): Operation(None, {200: AvatarPage, 400: _E},
                                           _page(avatars_api.DEFAULT_PAGE, avatars_api.MAX_PAGE, "avatars")),
     ("GET", "/api/v1/avatars/{avatar_id}"): Operation(None, {200: AvatarRecord, 400: _E, 404: _E}),
@@ -107,6 +109,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: _E, 404: _E, 415: _E, 422: _E,
                                                     502: _E}),
     ("GET", "/health"): Operation(None, {200: Health, 503: Health}),
+    ("GET", "/api/v1/usage"): Operation(None, {200: UsageReport, 422: _E}, (
+        Query("from", {"type": "string", "format": "date"}, "first UTC day (default: 29 days before `to`)"),
+        Query("to", {"type": "string", "format": "date"}, "last UTC day (default: today)"))),
     ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
         Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
 }

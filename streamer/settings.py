@@ -107,6 +107,7 @@ class GatewaySettings:
     expected_stages: tuple[str, ...] = STAGES  # /health is degraded while one has no live worker
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
     prices: Prices = field(default_factory=Prices)
+    min_free_mb: int = 1024  # below this much free space on the media volume, new work gets 507
 
     @property
     def auth_required(self) -> bool:
@@ -144,4 +145,5 @@ class GatewaySettings:
             expected_stages=_stages(env.get("AVATAR_EXPECTED_STAGES")),
             elevenlabs=ElevenLabsSettings.from_env(env),
             prices=Prices.from_env(env),
+            min_free_mb=int(env.get("AVATAR_MIN_FREE_MB", cls.min_free_mb)),
         )

@@ -41,11 +41,13 @@ class WorkerBoard:
 
 
 def health_of(broker: bool, workers: WorkerBoard, expected_stages: tuple[str, ...],
-              now: float | None = None) -> Health:
-    """Degraded when the broker does not answer or an expected stage has no live worker."""
+              low_space: str | None = None, now: float | None = None) -> Health:
+    """Degraded when the broker does not answer, an expected stage has no live worker, or
+    `low_space` says why the media volume takes no new work."""
     at = time.time() if now is None else now
     by_stage = workers.live_by_stage(at)
     reasons = [] if broker else ["the broker does not answer"]
+    reasons += [low_space] if low_space else []
     reasons += [f"no live worker runs {stage}" for stage in expected_stages
                 if stage not in by_stage]
     stages: dict[str, StageHealth] = {}
