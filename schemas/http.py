@@ -115,7 +115,8 @@ class Health(Message):
 
     status: Literal["ok", "degraded"]
     broker: bool
-    degraded: bool = Field(description="the broker does not answer, or a stage has no live worker")
+    degraded: bool = Field(description="the broker does not answer, a stage has no live worker, "
+                                       "or the media volume is below its free-space threshold")
     reasons: list[str]
     stages: dict[str, StageHealth]
     workers: list[WorkerHealth] = Field(description="live workers, by worker id")
