@@ -53,15 +53,27 @@ def assignment_of(app: faust.App) -> set[TopicPartition]:
         return set()
 
 
+def lag_by_partition(stage_of_topic: Mapping[str, str], ends: Mapping[TopicPartition, int],
+                     committed: Mapping[TopicPartition, int]) -> dict[tuple[str, str, int], int]:
+    """Records between each assigned input partition's committed offset and its end, keyed
+    (stage, topic, partition)."""
+    return {(stage_of_topic[tp.topic], tp.topic, tp.partition): max(0, end - committed.get(tp, end))
+            for tp, end in ends.items() if tp.topic in stage_of_topic}
+
+
+def summed_by_stage(stage_of_topic: Mapping[str, str],
+                    by_partition: Mapping[tuple[str, str, int], int]) -> dict[str, int]:
+    """Per-partition lag summed per stage (every stage, 0 when it has nothing behind)."""
+    lag = {stage: 0 for stage in stage_of_topic.values()}
+    for (stage, _topic, _partition), behind in by_partition.items():
+        lag[stage] += behind
+    return lag
+
+
 def lag_by_stage(stage_of_topic: Mapping[str, str], ends: Mapping[TopicPartition, int],
                  committed: Mapping[TopicPartition, int]) -> dict[str, int]:
     """Records between each assigned input partition's committed offset and its end, per stage."""
-    lag = {stage: 0 for stage in stage_of_topic.values()}
-    for tp, end in ends.items():
-        stage = stage_of_topic.get(tp.topic)
-        if stage is not None:
-            lag[stage] += max(0, end - committed.get(tp, end))
-    return lag
+    return summed_by_stage(stage_of_topic, lag_by_partition(stage_of_topic, ends, committed))
 
 
 def write_ready_file(path: Path, worker_id: str, partitions: dict[str, list[int]],
@@ -146,7 +158,7 @@ class Heartbeat:
         inputs = sorted(tp for tp in assigned if tp.topic in self._stage_of_topic)
         if not inputs or self._admin is None or self._offsets is None:
             self.partition_lag = {}
-            return lag_by_stage(self._stage_of_topic, {}, {})
+            return summed_by_stage(self._stage_of_topic, {})
         ends = await self._offsets.end_offsets(inputs)
         group = self._settings.app_id  # Faust's consumer group is the app id
         offsets = await self._admin.list_consumer_group_offsets(group, partitions=inputs)
@@ -154,9 +166,8 @@ class Heartbeat:
         if missing := [tp for tp in inputs if tp not in committed]:
             # nothing committed yet: the group reads these from the start
             committed.update(await self._offsets.beginning_offsets(missing))
-        self.partition_lag = {(self._stage_of_topic[tp.topic], tp.topic, tp.partition):
-                              max(0, end - committed.get(tp, end)) for tp, end in ends.items()}
-        return lag_by_stage(self._stage_of_topic, ends, committed)
+        self.partition_lag = lag_by_partition(self._stage_of_topic, ends, committed)
+        return summed_by_stage(self._stage_of_topic, self.partition_lag)
 
     async def _publish(self, beat: WorkerHeartbeat) -> None:
         if self._producer is not None:

@@ -100,7 +100,7 @@ class Renderers:
             for avatar_id in avatar_ids:
                 self.get(avatar_id)
             return 0
-        sizes = range(1, engine.max_batch + 1) if engine.precision.device != "cpu" else {1, engine.max_batch}
+        sizes = range(1, engine.max_batch + 1) if self.on_gpu else {1, engine.max_batch}
         for size in sorted(sizes):
             engine.forward(np.zeros((size, 80, 16), np.float32), np.zeros((size, 6, 96, 96), np.uint8))
         for avatar_id in avatar_ids:  # the whole path once: librosa's first mel alone took 4 s

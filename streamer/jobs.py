@@ -113,9 +113,7 @@ class JobBoard:
 
     def apply_status(self, event: StatusEvent) -> JobView:
         view = self._view(event.job_id)
-        view.status = _fold(view.status, event)
-        if view.usage.parts:
-            view.status = view.status.model_copy(update={"usage": view.usage.usage(self._prices)})
+        view.status = _fold(view.status, event)  # keeps the usage folded in by apply_usage
         view.progressed(event.at)
         if event.stage == DELETE_STAGE:
             view.deleted = True
