@@ -12,6 +12,7 @@ from disk keeps the timing its record carried.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -140,5 +141,26 @@ class MediaStore:
         init = self.segment_path(job_id, "init", 0).read_bytes()
         return init, [self.segment_path(job_id, "media", i).read_bytes() for i in range(total)]
 
-    def delete_job(self, job_id: str) -> None:
+    def delete_job(self, job_id: str) -> int:
+        """Removes the job's files; returns the bytes they held."""
+        size = 0
+        for path in self.job_dir(job_id).rglob("*"):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                size += path.stat().st_size if path.is_file() else 0
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return size
+
+    def idle_jobs(self, before: float) -> list[str]:
+        """Ids of the jobs whose folders nothing has changed since `before` (unix seconds):
+        a folder's time moves whenever a file is added to it or removed."""
+        idle = []
+        for folder in (self.root / "jobs").glob("*") if (self.root / "jobs").is_dir() else ():
+            if not _ID.match(folder.name) or not folder.is_dir():
+                continue
+            try:
+                newest = max(p.stat().st_mtime for p in (folder, *folder.iterdir()))
+            except OSError:  # removed meanwhile
+                continue
+            if newest < before:
+                idle.append(folder.name)
+        return idle

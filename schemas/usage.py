@@ -25,6 +25,9 @@ class UsageRecord(Message):
                                            description="speech provider -> characters sent to it")
     video_s: float = Field(0.0, ge=0, description="seconds of video made")
     bytes_streamed: int = Field(0, ge=0, description="bytes sent to a WebSocket client")
+    created_at: float | None = Field(None, description="the job's creation (unix seconds): set on the "
+                                     "record the retention sweep leaves when it removes the job's status")
+    tenant: str | None = Field(None, description="the job's owner, on that same record")
 
     @property
     def key(self) -> bytes:

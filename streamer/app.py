@@ -32,6 +32,7 @@ from streamer.jobs import JobBoard
 from streamer.json_errors import JsonErrorsMiddleware
 from streamer.kafka_io import GatewayKafka
 from streamer.metrics import GatewayMetrics
+from streamer.retention import sweep_forever
 from streamer.settings import GatewaySettings
 from streamer.stalls import watch_stalls
 from streamer.state import GatewayState
@@ -78,6 +79,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
             await kafka.start()
             log.info("gateway connected to kafka at %s", settings.kafka.bootstrap_servers)
             state.spawn(watch_stalls(board, workers, settings.stall_s))
+            state.spawn(sweep_forever(state))
             yield
         finally:
             await state.stop()

@@ -16,7 +16,7 @@ from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.status import JobState, StatusEvent
 from schemas.usage import UsageRecord
 from streamer.settings import Prices
-from streamer.usage import Tally
+from streamer.usage import UsageLedger
 
 # The stage name of the event a DELETE produces: a cancel that also hides the job.
 DELETE_STAGE = "gateway:delete"
@@ -36,7 +36,6 @@ class JobView:
     captions: dict[int, CaptionChunk] = field(default_factory=dict)
     deleted: bool = False
     progress_at: float | None = None  # unix seconds of the last status event, segment or caption
-    usage: Tally = field(default_factory=Tally)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -90,6 +89,7 @@ class JobBoard:
         self._with_media: OrderedDict[str, None] = OrderedDict()
         self._jobs_in_memory = jobs_in_memory
         self._prices = Prices() if prices is None else prices
+        self.usage = UsageLedger()
 
     def get(self, job_id: str) -> JobView | None:
         """A job that was deleted is gone, as far as clients can tell."""
@@ -108,12 +108,28 @@ class JobBoard:
     def _view(self, job_id: str) -> JobView:
         view = self._jobs.get(job_id)
         if view is None:
-            view = self._jobs[job_id] = JobView(job_id, JobStatus(job_id=job_id, state=JobState.QUEUED))
+            status = JobStatus(job_id=job_id, state=JobState.QUEUED)
+            if (usage := self.usage.get(job_id)) is not None:  # its usage came first
+                status = status.model_copy(update={"usage": usage.tally.usage(self._prices)})
+            view = self._jobs[job_id] = JobView(job_id, status)
         return view
+
+    def expired(self, before: float) -> list[JobStatus]:
+        """Jobs finished (or deleted) before `before`, unix seconds: the retention sweep's work."""
+        return [view.status for view in self._jobs.values()
+                if (view.status.state.final or view.deleted)
+                and (view.status.updated_at or 0.0) < before]
+
+    def forget(self, job_id: str) -> None:
+        """The job's status is gone from the topic (a tombstone); its usage stays billed."""
+        self._jobs.pop(job_id, None)
+        self._with_media.pop(job_id, None)
 
     def apply_status(self, event: StatusEvent) -> JobView:
         view = self._view(event.job_id)
         view.status = _fold(view.status, event)  # keeps the usage folded in by apply_usage
+        if view.status.created_at is not None:
+            self.usage.describe(event.job_id, view.status.created_at)
         view.progressed(event.at)
         if event.stage == DELETE_STAGE:
             view.deleted = True
@@ -145,9 +161,10 @@ class JobBoard:
 
     def apply_usage(self, record: UsageRecord) -> None:
         """A piece of work counted once, however often its record comes (streamer/usage.py)."""
-        view = self._view(record.job_id)
-        if not view.deleted and view.usage.add(record):
-            view.status = view.status.model_copy(update={"usage": view.usage.usage(self._prices)})
+        usage = self.usage.add(record)
+        view = self._jobs.get(record.job_id)
+        if usage is not None and view is not None and not view.deleted:
+            view.status = view.status.model_copy(update={"usage": usage.tally.usage(self._prices)})
 
     def apply_captions(self, chunk: CaptionChunk, at: float | None = None) -> None:
         view = self._jobs.get(chunk.job_id)

@@ -86,6 +86,8 @@ class GatewayKafka:
     def _on_status(self, record: ConsumerRecord) -> None:
         if record.value is not None:
             self._board.apply_status(StatusEvent.from_json(record.value))
+        elif record.key:  # a tombstone: the retention sweep removed the job
+            self._board.forget(record.key.decode(errors="replace"))
 
     def _on_segment(self, record: ConsumerRecord) -> None:
         meta = SegmentMeta.from_headers(record.headers)
@@ -125,6 +127,10 @@ class GatewayKafka:
     async def send_status(self, event: StatusEvent) -> None:
         await self._connected().send_and_wait(self._kafka.topics.status, event.to_json(),
                                            key=event.job_id.encode())
+
+    async def send_tombstone(self, job_id: str) -> None:
+        """Removes the job's status from the compacted topic, for every reader to come."""
+        await self._connected().send_and_wait(self._kafka.topics.status, None, key=job_id.encode())
 
     async def broker_ok(self, timeout_s: float = 2.0) -> bool:
         if self._producer is None:

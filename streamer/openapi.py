@@ -83,6 +83,8 @@ STREAM_DOC = ("Refusals accept the socket, send an `error` message (WsError) and
               "see docs/websocket.md for every close code.")
 
 _E = ErrorBody
+_STATE = "|".join(s.value for s in JobState)
+_STATES = rf"^\s*({_STATE})?\s*(,\s*({_STATE})?\s*)*$"  # as list_jobs splits and strips them
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/generate"): Operation(GenerateRequest, {202: GenerateResponse, 400: _E, 404: _E, 415: _E,
                                                               422: _E, 507: _E}),
@@ -90,7 +92,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 304: "not modified",
                                                         400: _E, 404: _E, 409: _E, 416: _E}),
     ("GET", "/api/v1/jobs"): Operation(None, {200: JobList, 400: _E}, (
-        Query("state", {"type": "string"}, f"comma-separated states: {','.join(s.value for s in JobState)}"),
+        Query("state", {"type": "string", "pattern": _STATES}, f"comma-separated states: {','.join(s.value for s in JobState)}"),
         *_page(jobs_api.DEFAULT_PAGE, jobs_api.MAX_PAGE, "jobs"))),
     ("DELETE", "/api/v1/jobs/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
     ("POST", "/api/v1/batch"): Operation(BatchRequest, {202: BatchResponse, 400: _E, 404: _E, 415: _E, 422: _E,
@@ -112,7 +114,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/usage"): Operation(None, {200: UsageReport, 422: _E}, (
         Query("from", {"type": "string", "format": "date"}, "first UTC day (default: 29 days before `to`)"),
         Query("to", {"type": "string", "format": "date"}, "last UTC day (default: today)"))),
-    ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
+    ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md",
+                                                         400: _E, 426: _E}, (
         Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
 }
 # What the guard (streamer/auth.py) may answer before any handler: to every /api/ operation,
@@ -137,8 +140,10 @@ def _content(kind: type[Message] | str, components: dict[str, Any]) -> Schema:
 
 
 def _responses(method: str, path: str, spec: Operation, websocket: bool) -> dict[int, type[Message] | str]:
-    if not path.startswith("/api/") or websocket:  # a WebSocket's refusals are close codes
+    if not path.startswith("/api/"):
         return spec.responses
+    if websocket:  # a WebSocket's refusals are close codes; a plain GET meets the guard
+        return {**spec.responses, **_GUARD}
     unsafe = method not in ("GET", "HEAD")
     return {**spec.responses, **_GUARD, **(_GUARD_UNSAFE if unsafe else {})}
 
@@ -197,9 +202,21 @@ def build_document(routes: list[BaseRoute]) -> Schema:
     }
 
 
+def without_keys(document: Schema) -> Schema:
+    """The document as a dev-mode gateway serves it: no operation asks for a key there."""
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            operation.pop("security", None)
+    document["components"].pop("securitySchemes", None)
+    return document
+
+
 async def openapi_json(request: Request) -> Response:
     """This document."""
-    return JSONResponse(build_document(request.app.routes))
+    document = build_document(request.app.routes)
+    if not request.app.state.gateway.settings.auth_required:
+        document = without_keys(document)
+    return JSONResponse(document)
 
 
 routes: list[BaseRoute] = [Route("/openapi.json", openapi_json, include_in_schema=False)]

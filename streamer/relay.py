@@ -18,7 +18,9 @@ import uuid
 from dataclasses import dataclass
 
 from prometheus_client import Counter
-from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs
@@ -35,7 +37,7 @@ from schemas.ws import (
     WsInit,
     WsStatus,
 )
-from streamer.api import with_urls
+from streamer.api import error, job_id_of, with_urls
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
@@ -242,4 +244,15 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_
             log.warning("relay of job %s ended with %r", view.job_id, result)
 
 
-routes: list[BaseRoute] = [WebSocketRoute("/api/v1/stream/{job_id}", stream)]
+async def not_upgraded(request: Request) -> Response:
+    """A plain GET of the stream: a clear 426 instead of a bare 404 (400 for a bad id first)."""
+    job_id_of(request)
+    if not request.query_params.get("from_seq", "0").isdigit():
+        return error(400, "from_seq must be an integer >= 0")
+    response = error(426, "this is a WebSocket endpoint: connect with `Upgrade: websocket` (docs/websocket.md)")
+    response.headers["Upgrade"] = "websocket"
+    return response
+
+
+routes: list[BaseRoute] = [WebSocketRoute("/api/v1/stream/{job_id}", stream),
+                           Route("/api/v1/stream/{job_id}", not_upgraded, include_in_schema=False)]

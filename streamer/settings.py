@@ -108,6 +108,8 @@ class GatewaySettings:
     elevenlabs: ElevenLabsSettings = field(default_factory=ElevenLabsSettings)
     prices: Prices = field(default_factory=Prices)
     min_free_mb: int = 1024  # below this much free space on the media volume, new work gets 507
+    retention_hours: float = 720.0  # ended jobs' files and status are removed this long after (0: kept)
+    retention_sweep_s: float = 600.0
 
     @property
     def auth_required(self) -> bool:
@@ -146,4 +148,6 @@ class GatewaySettings:
             elevenlabs=ElevenLabsSettings.from_env(env),
             prices=Prices.from_env(env),
             min_free_mb=int(env.get("AVATAR_MIN_FREE_MB", cls.min_free_mb)),
+            retention_hours=float(env.get("AVATAR_RETENTION_HOURS", cls.retention_hours)),
+            retention_sweep_s=float(env.get("AVATAR_RETENTION_SWEEP_S", cls.retention_sweep_s)),
         )

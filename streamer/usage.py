@@ -62,6 +62,45 @@ class Tally:
                      cost=round(cost(self, prices), 6), currency=prices.currency)
 
 
+@dataclass
+class JobUsage:
+    """One job's sums, with what the report files them under."""
+
+    tally: Tally = field(default_factory=Tally)
+    created_at: float | None = None
+    tenant: str = DEFAULT_TENANT
+
+
+class UsageLedger:
+    """Every job's usage, kept apart from the job board: a job deleted by its client or
+    removed by the retention sweep (streamer/retention.py) is still billed. A job's day and
+    owner come from its status, or, once that is gone, from the record the sweep left."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobUsage] = {}
+
+    def get(self, job_id: str) -> JobUsage | None:
+        return self._jobs.get(job_id)
+
+    def add(self, record: UsageRecord) -> JobUsage | None:
+        """The job's usage when the record changed it; None for a piece already counted."""
+        job = self._jobs.setdefault(record.job_id, JobUsage())
+        if record.created_at is not None:
+            self.describe(record.job_id, record.created_at, record.tenant)
+        return job if job.tally.add(record) else None
+
+    def describe(self, job_id: str, created_at: float, tenant: str | None = None) -> None:
+        job = self._jobs.setdefault(job_id, JobUsage())
+        job.created_at = created_at
+        if tenant:
+            job.tenant = tenant
+
+    def rows(self) -> Iterable[tuple[str, float, Tally]]:
+        """(tenant, created_at, tally) of every job whose creation is known, for `report`."""
+        return ((job.tenant, job.created_at, job.tally) for job in self._jobs.values()
+                if job.created_at is not None)
+
+
 def cost(tally: Tally, prices: Prices) -> float:
     tts = dict(prices.tts_1k_chars)
     return (sum(tally.cpu_s.values()) / 3600 * prices.cpu_hour

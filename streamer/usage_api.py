@@ -9,7 +9,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from streamer.api import ApiError, json_response
-from streamer.usage import DEFAULT_TENANT, report
+from streamer.usage import report
 
 MAX_DAYS = 366
 
@@ -35,9 +35,7 @@ async def usage(request: Request) -> Response:
         raise ApiError(422, "from must not be after to")
     if (last - first).days >= MAX_DAYS:
         raise ApiError(422, f"at most {MAX_DAYS} days at once")
-    jobs = ((DEFAULT_TENANT, view.status.created_at, view.usage) for view in state.board.all()
-            if view.status.created_at is not None)
-    return json_response(report(jobs, first, last, state.settings.prices))
+    return json_response(report(state.board.usage.rows(), first, last, state.settings.prices))
 
 
 routes: list[BaseRoute] = [Route("/api/v1/usage", usage, methods=["GET"])]

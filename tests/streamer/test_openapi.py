@@ -105,7 +105,17 @@ def test_parameters_and_bodies_carry_the_checked_constraints(tmp_path: Path) -> 
         assert client.get(path).json()["limit"] == limit["default"]
     stream = doc["paths"]["/api/v1/stream/{job_id}"]["get"]
     assert "4401" in stream["description"] and "4429" in stream["description"]
+
+
+def test_keys_are_documented_where_they_are_asked_for(tmp_path: Path) -> None:
+    keyed, _ = offline_client(tmp_path, dev_mode=False, api_key_hashes=frozenset({"0" * 64}))
+    doc = keyed.get("/openapi.json").json()
     assert "api_key" in {s["name"] for s in doc["components"]["securitySchemes"].values() if "name" in s}
+    assert doc["paths"]["/api/v1/jobs"]["get"]["security"]
+    dev, _ = offline_client(tmp_path)  # dev mode: no operation asks for a key
+    doc = dev.get("/openapi.json").json()
+    assert "securitySchemes" not in doc["components"]
+    assert not any("security" in op for ops in doc["paths"].values() for op in ops.values())
 
 
 def test_cors_preflight_allows_delete_and_refusals_are_json(tmp_path: Path) -> None:

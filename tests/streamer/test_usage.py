@@ -91,3 +91,27 @@ def test_status_shows_usage_and_the_report_endpoint(tmp_path: Path) -> None:
     bad = client.get("/api/v1/usage", params={"to": "soon"})
     assert bad.status_code == 422 and "YYYY-MM-DD" in bad.json()["error"]
     assert client.get("/api/v1/usage", params={"from": "2020-01-01", "to": "2026-01-01"}).status_code == 422
+
+
+def test_usage_outlives_the_jobs_status() -> None:
+    """Deleted or removed by retention, a job is still in the report; a removed job's day and
+    owner come from the record the sweep left, and its usage makes no job appear again."""
+    board = JobBoard(prices=PRICES)
+    created = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC).timestamp()
+    board.apply_usage(_record(job="early", stage="tts", cpu_s=1.0))  # usage before its status
+    board.apply_status(StatusEvent(job_id="early", state=JobState.COMPLETED, stage="assembler",
+                                   at=created + 60, created_at=created))
+    assert board.get("early").status.usage.cpu_s == {"tts": 1.0}  # type: ignore[union-attr]
+    assert [s.job_id for s in board.expired(created + 61)] == ["early"] and board.expired(created + 59) == []
+    board.forget("early")
+    assert board.get("early") is None
+    board.apply_usage(_record(job="early", stage="stream", part="s", bytes_streamed=10))
+    assert board.get("early") is None and board.all() == []
+
+    # A gateway started after the sweep: no status at all, the sweep's record names the day.
+    later = JobBoard(prices=PRICES)
+    later.apply_usage(_record(job="early", stage="tts", cpu_s=1.0))
+    later.apply_usage(_record(job="early", stage="gateway", part="retained", created_at=created, tenant="t1"))
+    [day] = report(later.usage.rows(), dt.date(2026, 12, 1), dt.date(2026, 12, 1), PRICES).days
+    assert (day.tenant, day.jobs, day.usage.cpu_s) == ("t1", 1, {"tts": 1.0})
+    assert later.all() == []
