@@ -60,7 +60,7 @@ def test_without_checkpoint_the_animator_renders(avatar: Avatar) -> None:
 
 
 def test_jobs_share_one_engine_and_batched_passes(avatar: Avatar, checkpoint: Path) -> None:
-    settings = LipsyncSettings(wav2lip_checkpoint=checkpoint, precision="bf16", max_batch_frames=16)
+    settings = LipsyncSettings(wav2lip_checkpoint=checkpoint, precision="fp32", max_batch_frames=16)
     renderers = Renderers(settings, lambda _id: avatar)
     a, b = renderers.get("one"), renderers.get("two")
     assert isinstance(a, Wav2LipRenderer) and isinstance(b, Wav2LipRenderer)

@@ -38,18 +38,19 @@ def _render(renderer: Wav2LipRenderer, audio: np.ndarray, chunk: int, first: int
     return np.concatenate([renderer.render_chunk(w) for w in job_windows(audio, spans, 25)])
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_streaming_equals_offline(avatar: Avatar, model: Wav2Lip, dtype: torch.dtype) -> None:
+# bf16 without native support (most CPUs here) is several times slower than fp32: fewer frames
+@pytest.mark.parametrize(("dtype", "frames"), [(torch.float32, 20), (torch.bfloat16, 10)])
+def test_streaming_equals_offline(avatar: Avatar, model: Wav2Lip, dtype: torch.dtype, frames: int) -> None:
     renderer = Wav2LipRenderer(avatar, Wav2LipEngine(model, Precision("cpu", dtype)))
-    audio = _speech(20)
-    whole = _render(renderer, audio, chunk=20, first=None)
+    audio = _speech(frames)
+    whole = _render(renderer, audio, chunk=frames, first=None)
     streamed = _render(renderer, audio, chunk=8, first=3)
-    assert whole.shape == (20, *streamed.shape[1:])
+    assert whole.shape == (frames, *streamed.shape[1:])
     assert np.abs(whole.astype(int) - streamed.astype(int)).max() <= 1  # within one 8-bit level
 
 
 def test_patches_change_only_the_lower_face(avatar: Avatar, model: Wav2Lip) -> None:
-    renderer = Wav2LipRenderer(avatar, Wav2LipEngine(model, Precision("cpu", torch.bfloat16)))
+    renderer = Wav2LipRenderer(avatar, Wav2LipEngine(model, Precision("cpu", torch.float32)))
     patches = _render(renderer, _speech(4), chunk=4, first=None)
     x0, y0, x1, y1 = renderer.patch_box
     photo = avatar.frames[0, y0:y1, x0:x1]
@@ -61,7 +62,7 @@ def test_patches_change_only_the_lower_face(avatar: Avatar, model: Wav2Lip) -> N
 
 
 def test_chunks_of_several_jobs_share_forward_passes(avatar: Avatar, model: Wav2Lip) -> None:
-    engine = Wav2LipEngine(model, Precision("cpu", torch.bfloat16), max_batch=16)
+    engine = Wav2LipEngine(model, Precision("cpu", torch.float32), max_batch=16)
     renderer = Wav2LipRenderer(avatar, engine)
     jobs = []
     for k in range(3):
@@ -76,7 +77,7 @@ def test_chunks_of_several_jobs_share_forward_passes(avatar: Avatar, model: Wav2
 
 
 def test_each_chunk_is_handed_on_as_soon_as_its_frames_are_through(avatar: Avatar, model: Wav2Lip) -> None:
-    engine = Wav2LipEngine(model, Precision("cpu", torch.bfloat16), max_batch=4)
+    engine = Wav2LipEngine(model, Precision("cpu", torch.float32), max_batch=4)
     renderer = Wav2LipRenderer(avatar, engine)
     audio = _speech(20, seed=3)
     windows = list(job_windows(audio, plan_chunks(len(audio), 16000, 25, 8), 25))[:3]
