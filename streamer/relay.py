@@ -39,6 +39,8 @@ from streamer.api import with_urls
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
+from streamer.tenants import visible
+from streamer.tickets import WS_PROTOCOL_PREFIX, UrlSigner, signer_for
 from streamer.ws_close import fit_reason
 
 log = logging.getLogger(__name__)
@@ -91,7 +93,8 @@ def _total(view: JobView) -> int | None:
     return None
 
 
-async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int) -> bool:
+async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int,
+                   signer: UrlSigner | None = None) -> bool:
     """Queues everything the client should get; False when the client fell too far behind."""
     stall_s = state.settings.ws_stall_s
     init: tuple[bytes, str] | None = None
@@ -102,7 +105,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
         items: list[Item] = []
         if view.status != last_status:
             last_status = view.status
-            items.append(_text(WsStatus(status=with_urls(view.status))))
+            items.append(_text(WsStatus(status=with_urls(view.status, signer))))
         for seq in sorted(s for s in view.captions if s >= first_seq and s not in captions_sent):
             captions_sent.add(seq)
             items.append(_text(WsCaptions(seq=seq, words=view.captions[seq].words)))
@@ -200,10 +203,10 @@ async def stream(websocket: WebSocket) -> None:
     """Watch a job: status, init, media segments from `from_seq`, captions, end."""
     state: GatewayState = websocket.app.state.gateway
     job_id = websocket.path_params["job_id"]
-    await websocket.accept()
+    await websocket.accept(subprotocol=_ticket_protocol(websocket))
     try:
         raw = websocket.query_params.get("from_seq", "0")
-        view = state.board.get(job_id)
+        view = visible(websocket, state.board.get(job_id))
         if not raw.isdigit():
             return await _refuse(websocket, CODE_BAD_REQUEST, "from_seq must be an integer >= 0")
         if view is None:
@@ -213,10 +216,16 @@ async def stream(websocket: WebSocket) -> None:
         log.info("client left job %s", job_id)
 
 
+def _ticket_protocol(websocket: WebSocket) -> str | None:
+    """A ticket offered as a subprotocol must be echoed, or the browser drops the socket."""
+    offered = websocket.headers.get("sec-websocket-protocol", "")
+    return next((p.strip() for p in offered.split(",") if p.strip().startswith(WS_PROTOCOL_PREFIX)), None)
+
+
 async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:
     settings = state.settings
     out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
-    producer = asyncio.create_task(_produce(state, view, out, from_seq))
+    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app)))
     sent = Sent(state.metrics.sent_bytes)
     sender = asyncio.create_task(_send(websocket, out, sent))
     receiver = asyncio.create_task(_receive(websocket))
