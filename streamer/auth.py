@@ -5,9 +5,9 @@ Keys arrive as `Authorization: Bearer <key>`, `X-API-Key: <key>` or (still accep
 redacted from logs) `?api_key=<key>`; only their sha256 digests are configured, so the
 settings never hold a usable secret. Without a key, a ticket or signed URL made for the
 request's own path (streamer/tickets.py) lets a browser stream or download. Whoever it is
-becomes the request's `Caller` (streamer/tenants.py). Dev mode (no keys) is open and not limited, but a
-browser on another site is refused there too: CORS guards what a page may read, not
-what its forms or WebSockets may send.
+becomes the request's `Caller` (streamer/tenants.py). Dev mode (no keys) is open and not
+limited, but a browser on another site is refused there too: CORS guards what a page may
+read, not what its forms or WebSockets may send.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from streamer import ws_close
 from streamer.ratelimit import FailureThrottle, RateLimiter, retry_after_header
 from streamer.settings import GatewaySettings
 from streamer.tenants import DEV_CALLER, Caller, for_key, set_caller
-from streamer.tickets import BadCredential, UrlSigner, url_credential
+from streamer.tickets import BadCredential, UrlSigner, ticket_protocol, url_credential
 
 log = logging.getLogger(__name__)
 # The player page, its assets, the docs and liveness stay reachable without a key.
@@ -160,7 +160,8 @@ class GuardMiddleware:
         if scope["type"] == "websocket":
             message = reason if retry_after is None else f"{reason}; retry after {retry_after} s"
             return await ws_close.refuse(receive, send, ws_code, message,
-                                         None if retry_after is None else int(retry_after))
+                                         None if retry_after is None else int(retry_after),
+                                         ticket_protocol(scope))
         detail = None if retry_after is None else {"retry_after_s": int(retry_after)}
         body = ErrorBody(error=reason, detail=detail).to_json()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

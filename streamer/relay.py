@@ -40,7 +40,7 @@ from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
 from streamer.tenants import visible
-from streamer.tickets import WS_PROTOCOL_PREFIX, UrlSigner, signer_for
+from streamer.tickets import UrlSigner, signer_for, ticket_protocol
 from streamer.ws_close import fit_reason
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ async def stream(websocket: WebSocket) -> None:
     """Watch a job: status, init, media segments from `from_seq`, captions, end."""
     state: GatewayState = websocket.app.state.gateway
     job_id = websocket.path_params["job_id"]
-    await websocket.accept(subprotocol=_ticket_protocol(websocket))
+    await websocket.accept(subprotocol=ticket_protocol(websocket.scope))
     try:
         raw = websocket.query_params.get("from_seq", "0")
         view = visible(websocket, state.board.get(job_id))
@@ -214,12 +214,6 @@ async def stream(websocket: WebSocket) -> None:
         await _relay(state, view, websocket, int(raw))
     except WebSocketDisconnect:
         log.info("client left job %s", job_id)
-
-
-def _ticket_protocol(websocket: WebSocket) -> str | None:
-    """A ticket offered as a subprotocol must be echoed, or the browser drops the socket."""
-    offered = websocket.headers.get("sec-websocket-protocol", "")
-    return next((p.strip() for p in offered.split(",") if p.strip().startswith(WS_PROTOCOL_PREFIX)), None)
 
 
 async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:

@@ -91,12 +91,16 @@ class UrlSigner:
             raise BadCredential(f"the {what} has expired")
 
 
-def _protocol_ticket(scope: Scope) -> str | None:
+def ticket_protocol(scope: Scope) -> str | None:
+    """The `ticket.<ticket>` subprotocol a WebSocket offers: the server must echo it when it
+    accepts (to stream, or to say why not), or the browser drops the socket with no reason."""
     offered = Headers(scope=scope).get("sec-websocket-protocol", "")
-    for item in offered.split(","):
-        if item.strip().startswith(WS_PROTOCOL_PREFIX):
-            return item.strip()[len(WS_PROTOCOL_PREFIX):]
-    return None
+    return next((p.strip() for p in offered.split(",") if p.strip().startswith(WS_PROTOCOL_PREFIX)), None)
+
+
+def _protocol_ticket(scope: Scope) -> str | None:
+    protocol = ticket_protocol(scope)
+    return None if protocol is None else protocol[len(WS_PROTOCOL_PREFIX):]
 
 
 def url_credential(signer: UrlSigner, scope: Scope) -> bool:

@@ -148,6 +148,10 @@ def test_a_ticket_streams_one_job_without_a_key(tmp_path: Path) -> None:
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
     assert closed.value.code == 4401
+    expired, _ = UrlSigner.create("s3cret", 60, 3600).ticket("/api/v1/stream/ja", now=time.time() - 61)
+    with client.websocket_connect("/api/v1/stream/ja", subprotocols=[f"ticket.{expired}"]) as ws:
+        assert ws.accepted_subprotocol == f"ticket.{expired}"  # so a browser reads why
+        assert ws.receive_json()["error"] == "the ticket has expired"
     # a ticket is no key for anything else
     assert client.get(f"/api/v1/status/ja?ticket={body['ticket']}").status_code == 401
 
