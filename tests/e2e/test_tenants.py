@@ -7,6 +7,7 @@ the admin sees both, tickets and signed URLs open that one job and only for a wh
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterator
@@ -197,3 +198,20 @@ async def test_dev_mode_is_one_tenant(stack: Stack) -> None:
         ticket = await http.post(f"/api/v1/jobs/{job_id}/ticket")  # harmless there, and the same shape
         assert ticket.status_code == 200 and ticket.json()["job_id"] == job_id
         await http.delete(f"/api/v1/jobs/{job_id}")
+
+
+async def test_a_request_written_to_kafka_belongs_to_the_tenant_it_names(stack: Stack, gw: TestClient) -> None:
+    """No gateway in between: the chunker's first status event carries the record's tenant."""
+    from schemas.requests import ScriptRequest
+    from tests.e2e.kafka_util import produce
+
+    job_id = f"kafka-{int(time.time() * 1000)}"
+    request = ScriptRequest(job_id=job_id, text="Written straight to Kafka.", submitted_at=time.time(), tenant=A)
+    await produce(stack, stack.topics.requests, [(job_id.encode(), request.to_json(), None)])
+    deadline = time.monotonic() + 60
+    while (seen := gw.get(f"/api/v1/status/{job_id}", headers=_auth(KEY_A))).status_code == 404:
+        assert time.monotonic() < deadline, "the job never showed up for its tenant"
+        await asyncio.sleep(0.2)
+    assert seen.json()["tenant"] == A
+    assert gw.get(f"/api/v1/status/{job_id}", headers=_auth(KEY_B)).status_code == 404
+    assert gw.delete(f"/api/v1/jobs/{job_id}", headers=_auth(KEY_A)).status_code == 200
