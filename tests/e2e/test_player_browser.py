@@ -52,7 +52,8 @@ async def test_player_plays_while_generating_and_downloads(stack: Stack, tmp_pat
         finally:
             await browser.close()
     assert state_at_start in ("queued", "running"), "playback should start before the job completes"
-    final = httpx.get(f"{stack.url}/api/v1/video/{job_id}").content
+    async with httpx.AsyncClient() as http:
+        final = (await http.get(f"{stack.url}/api/v1/video/{job_id}")).content
     assert saved.read_bytes() == final and final[4:8] == b"ftyp"
 
 
