@@ -33,8 +33,8 @@ from pythonjsonlogger.json import JsonFormatter
 
 #: a job id is `uuid4().hex`: 32 lower-case hex digits standing alone
 JOB_ID_RE = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
-#: query-string values that are secrets: `?api_key=...`, `&token=...`, `&key=...`, `&signature=...`
-SECRET_QUERY_RE = re.compile(r"([?&](?:api_key|token|key|signature)=)[^&#\s\"']*", re.IGNORECASE)
+#: query-string values that are secrets: `?api_key=`, `&ticket=`, `&token=`, `&key=`, `&signature=`
+SECRET_QUERY_RE = re.compile(r"([?&](?:api_key|ticket|token|key|signature)=)[^&#\s\"']*", re.IGNORECASE)
 
 
 _FIELDS = ["levelname", "name", "message", "process"]
@@ -54,7 +54,7 @@ class JsonLineFormatter(JsonFormatter):
 
     `job_id` is the `extra={"job_id": ...}` given with the record, else the first 32-hex
     run in the message (job ids are `uuid4().hex`, and most messages about a job name it);
-    absent when neither. Secret query values (`api_key`, `token`, `key`, `signature`) are
+    absent when neither. Secret query values (`api_key`, `ticket`, `token`, `key`, `signature`) are
     redacted from the message, because access logs print request URLs."""
 
     def __init__(self, **kwargs: Any) -> None:

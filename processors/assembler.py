@@ -114,7 +114,7 @@ async def assembler(ctx: StageContext, ends: faust.Table, stream: faust.StreamT)
                          video_duration_s=round(info.video_duration_s, 4),
                          audio_duration_s=round(info.audio_duration_s, 4),
                          created_at=end.submitted_at, avatar_id=end.avatar_id,
-                         voice_id=end.voice_id, message="final MP4 ready")
+                         voice_id=end.voice_id, message="final MP4 ready", tenant=end.tenant)
         await ctx.account(meta.job_id, STAGE, "final")
         await ctx.app.producer.flush()  # `completed` is in Kafka before the job is marked done
         try:

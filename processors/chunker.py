@@ -44,7 +44,7 @@ def plan_sentences(request: ScriptRequest, settings: WorkerSettings,
     if not pieces:
         raise ValueError("the script has no words to speak")
     job = JobRef(job_id=request.job_id, avatar_id=request.avatar_id, voice_id=request.voice_id,
-                 options=request.options, submitted_at=request.submitted_at)
+                 options=request.options, submitted_at=request.submitted_at, tenant=request.tenant)
     return [Sentence(job=job, seq=seq, count=len(pieces), text=text,
                      previous_text=pieces[seq - 1] if seq else None,
                      next_text=pieces[seq + 1] if seq + 1 < len(pieces) else None)
@@ -97,9 +97,9 @@ async def chunker(ctx: StageContext, claims: faust.Table, stream: faust.StreamT)
             exists = ctx.store.has_avatar(request.avatar_id)
             sentences = plan_sentences(request, ctx.settings, exists)
         except (LookupError, ValueError) as exc:
-            await ctx.fail(job_id, STAGE, exc)
+            await ctx.fail(job_id, STAGE, exc, request.tenant)
             continue
-        await ctx.report(job_id, STAGE, JobState.RUNNING, progress=0.0,
+        await ctx.report(job_id, STAGE, JobState.RUNNING, progress=0.0, tenant=request.tenant,
                          sentences=len(sentences), avatar_id=request.avatar_id,
                          voice_id=request.voice_id, text_chars=len(request.text),
                          created_at=request.submitted_at, message="split into sentences")

@@ -38,7 +38,7 @@ from processors.schedule import DeadlineQueue, ReadAhead
 from processors.settings import WorkerSettings
 from processors.topics import Topics
 from processors.usage import Meter, charge, current_meter, start_meter
-from schemas.base import Message
+from schemas.base import DEFAULT_TENANT, Message
 from schemas.pipeline import DeadLetterMeta
 from schemas.status import JobState, StatusEvent
 from schemas.usage import UsageRecord
@@ -225,11 +225,17 @@ class StageContext:
         await topic.send(key=job_id.encode(), value=record.value, headers=record.meta.to_headers())
 
     async def report(self, job_id: str, stage: str, state: JobState, **fields: Any) -> None:
+        """`tenant`, when not given, is the one the job's latest status names: every event,
+        and above all the final one the compacted topic keeps, says whose job it is."""
+        if fields.get("tenant") is None:
+            latest = self.control.latest(job_id)
+            fields["tenant"] = DEFAULT_TENANT if latest is None else latest.tenant
         event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
         await self.topics.status.send(key=job_id.encode(), value=event.to_json())
 
-    async def fail(self, job_id: str, stage: str, exc: BaseException) -> None:
+    async def fail(self, job_id: str, stage: str, exc: BaseException, tenant: str | None = None) -> None:
         log.exception("job %s failed in %s", job_id, stage, exc_info=exc)
         self.control.mark(job_id, JobState.FAILED)
         self.metrics.failures.labels(stage, type(exc).__name__).inc()
-        await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}")
+        await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}",
+                          tenant=tenant)

@@ -85,7 +85,8 @@ def segment_records(meta: FrameChunkMeta, segment: ChunkSegment) -> list[HeaderR
         out.append(HeaderRecord(SegmentMeta(
             job_id=job.job_id, kind="end", seq=total, total=total,
             duration_s=(meta.frame_start + meta.n_frames) / job.options.fps, is_last=True,
-            submitted_at=job.submitted_at, avatar_id=job.avatar_id, voice_id=job.voice_id), b""))
+            submitted_at=job.submitted_at, avatar_id=job.avatar_id, voice_id=job.voice_id,
+            tenant=job.tenant), b""))
     return out
 
 
@@ -109,10 +110,10 @@ async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
                 await ctx.send(ctx.topics.segments, job_id, record)
             await ctx.account(job_id, STAGE, meta.seq, video_s=segment.duration_s)
         except Exception as exc:  # noqa: BLE001 - whatever broke, this job fails, the stage goes on
-            await ctx.fail(job_id, STAGE, exc)
+            await ctx.fail(job_id, STAGE, exc, meta.job.tenant)
             continue
         if meta.is_last:
-            await ctx.report(job_id, STAGE, JobState.RUNNING, segments=meta.seq + 1,
+            await ctx.report(job_id, STAGE, JobState.RUNNING, segments=meta.seq + 1, tenant=meta.job.tenant,
                              message="all segments encoded")
 
 

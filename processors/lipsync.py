@@ -222,13 +222,13 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
             meta, window = batch[k]
             job_id = meta.job.job_id
             if isinstance(result, Exception):
-                await ctx.fail(job_id, STAGE, result)
+                await ctx.fail(job_id, STAGE, result, meta.job.tenant)
             elif not ctx.control.is_stopped(job_id):
                 await ctx.send(ctx.topics.frames, job_id, frame_record(meta, window, *result))
                 frames.inc(meta.n_frames)
                 rendered.append(meta)
                 if meta.seq == 0:
-                    await ctx.report(job_id, STAGE, JobState.RUNNING,
+                    await ctx.report(job_id, STAGE, JobState.RUNNING, tenant=meta.job.tenant,
                                      message="first frames rendered")
         await _account(ctx, batch, rendered)
 

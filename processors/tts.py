@@ -142,7 +142,7 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
             log.warning("job %s: %s; skipped until the sentences before it come again", job.job_id, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - a voice or cursor failure fails this job only
-            await ctx.fail(job.job_id, STAGE, exc)
+            await ctx.fail(job.job_id, STAGE, exc, job.tenant)
             continue
         for record in spoken.audio:
             await ctx.send(ctx.topics.audio, job.job_id, record)
@@ -151,7 +151,7 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
         resources.cursors[key] = spoken.cursor.to_json()
         await ctx.account(job.job_id, STAGE, sentence.seq,
                           tts_characters={backend.prefix: len(sentence.text)})
-        await ctx.report(job.job_id, STAGE, JobState.RUNNING,
+        await ctx.report(job.job_id, STAGE, JobState.RUNNING, tenant=job.tenant,
                          progress=round((sentence.seq + 1) / sentence.count, 4),
                          message=f"spoke sentence {sentence.seq + 1}/{sentence.count}")
 

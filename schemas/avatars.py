@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, Message, PlainText
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, TENANT_PATTERN, Message, PlainText
 
 AVATAR_STAGE = "avatars"
 MAX_AVATAR_NAME_CHARS = 120
@@ -29,6 +29,7 @@ class AvatarTrainRequest(Message):
     upload: str = Field(pattern=UPLOAD_NAME_PATTERN, description="file name in the store's uploads")
     size_bytes: int = Field(ge=0)
     submitted_at: float | None = None
+    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN)
 
 
 class AvatarQuality(Message):
@@ -66,6 +67,7 @@ class AvatarRecord(Message):
     created_at: float | None = None
     quality: AvatarQuality | None = None
     thumbnail_url: str | None = None
+    tenant: str | None = Field(DEFAULT_TENANT, description="the owner; null for a shared (built-in) avatar")
 
 
 class AvatarTrainResponse(Message):

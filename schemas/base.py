@@ -11,6 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 SCHEMA_VERSION = 1
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 AVATAR_ID_PATTERN = JOB_ID_PATTERN
+# A tenant is the sha256 hex digest of its API key, or `default` (dev mode, or not named).
+DEFAULT_TENANT = "default"
+TENANT_PATTERN = JOB_ID_PATTERN
 # Tab, line feed and carriage return are text; every other control character (C0, DEL, C1)
 # is not: a NUL reaches TTS, logs and file names. One range, for pydantic and for JSON Schema.
 _CONTROL_CHARS = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"

@@ -29,6 +29,7 @@ from schemas.pipeline import (
 from schemas.requests import ScriptRequest
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
+from schemas.tickets import TicketResponse
 from schemas.usage import UsageRecord, UsageReport
 from schemas.workers import WorkerHeartbeat
 
@@ -36,7 +37,7 @@ EXPORTED: tuple[type[Message], ...] = (
     ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
     CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
     JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
-    WorkerHeartbeat, Health, UsageRecord, UsageReport,
+    WorkerHeartbeat, Health, UsageRecord, UsageReport, TicketResponse,
 )
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, Message
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, Message
 from schemas.options import RenderOptions
 from schemas.requests import (
     DEFAULT_AVATAR_ID,
@@ -63,6 +63,7 @@ class JobStatus(Message):
     stalled: Stall | None = Field(None, description="set while a queued or running job makes "
                                                     "no progress")
     usage: Usage | None = Field(None, description="what the job used so far, with its estimated cost")
+    tenant: str = Field(DEFAULT_TENANT, description="the job's owner: its API key's sha256 hex digest")
 
 
 class ErrorBody(Message):

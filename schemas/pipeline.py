@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, JOB_ID_PATTERN, Message
 from schemas.options import RenderOptions
 
 
@@ -21,6 +21,7 @@ class JobRef(Message):
     voice_id: str
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = None
+    tenant: str = DEFAULT_TENANT
 
 
 class Sentence(Message):
@@ -100,6 +101,7 @@ class SegmentMeta(Message):
     submitted_at: float | None = None
     avatar_id: str | None = Field(None, description="on the end marker, so the job's last status keeps it")
     voice_id: str | None = Field(None, description="on the end marker, likewise")
+    tenant: str | None = Field(None, description="on the end marker, likewise")
 
 
 class DeadLetterMeta(Message):

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from schemas.base import AVATAR_ID_PATTERN, JOB_ID_PATTERN, Message, PlainText
+from schemas.base import (
+    AVATAR_ID_PATTERN,
+    DEFAULT_TENANT,
+    JOB_ID_PATTERN,
+    TENANT_PATTERN,
+    Message,
+    PlainText,
+)
 from schemas.options import RenderOptions
 
 MAX_SCRIPT_CHARS = 20_000
@@ -40,3 +47,5 @@ class ScriptRequest(Message):
     voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = Field(None, description="unix seconds, for latency accounting")
+    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN,
+                        description="the owner: the sha256 hex digest of its API key (set by the gateway)")

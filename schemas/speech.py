@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from schemas.base import Message
+from schemas.base import DEFAULT_TENANT, Message
 from schemas.requests import DEFAULT_VOICE_ID, SpokenText, VoiceId
 
 MAX_TTS_CHARS = 5_000
@@ -28,6 +28,7 @@ class CloneResponse(Message):
     name: str
     samples: int = Field(description="audio files used")
     duration_s: float = Field(description="total audio in the samples")
+    tenant: str = Field(DEFAULT_TENANT, description="the owner: only its key (and admin keys) see the voice")
 
 
 class TtsRequest(Message):

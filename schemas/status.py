@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.base import JOB_ID_PATTERN, Message
+from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, TENANT_PATTERN, Message
 
 
 class JobState(StrEnum):
@@ -40,3 +40,5 @@ class StatusEvent(Message):
     video_duration_s: float | None = None
     audio_duration_s: float | None = None
     created_at: float | None = None
+    tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN, description="the job's owner; once a job "
+                        "has one other than `default`, later events do not change it")

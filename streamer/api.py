@@ -14,13 +14,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core.voices import is_known_voice
-from schemas.base import JOB_ID_PATTERN, Message
+from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
 from streamer.disk import low_space
 from streamer.files import file_response
+from streamer.owners import AVATARS, VOICES, Owners
 from streamer.state import GatewayState
+from streamer.tenants import Caller, caller, visible
+from streamer.tickets import UrlSigner, signer_for
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_OFFSET = 10**9
@@ -98,16 +101,22 @@ async def read_model(request: Request, model: type[M], max_bytes: int) -> M:
         raise ApiError(422, "invalid request", detail) from None
 
 
-def with_urls(status: JobStatus) -> JobStatus:
+def with_urls(status: JobStatus, signer: UrlSigner | None = None) -> JobStatus:
+    """With `signer` (keys are checked), the video URL is signed: it downloads without a key."""
     if status.state is JobState.COMPLETED:
-        return status.model_copy(update={"video_url": f"/api/v1/video/{status.job_id}"})
+        path = f"/api/v1/video/{status.job_id}"
+        return status.model_copy(update={"video_url": path if signer is None else signer.signed_url(path)})
     return status
 
 
-def check_request(state: GatewayState, payload: GenerateRequest) -> None:
-    if not state.store.has_avatar(payload.avatar_id):
+def check_request(state: GatewayState, payload: GenerateRequest, who: Caller | None = None) -> None:
+    """404 for an avatar or voice that does not exist, or that is another tenant's."""
+    owners = Owners(state.store.root)
+    if not state.store.has_avatar(payload.avatar_id) or (
+            who is not None and not who.sees(owners.get(AVATARS, payload.avatar_id))):
         raise ApiError(404, f"unknown avatar_id {payload.avatar_id!r}")
-    if not is_known_voice(payload.voice_id, state.settings.elevenlabs):
+    if not is_known_voice(payload.voice_id, state.settings.elevenlabs) or (
+            who is not None and not who.sees(owners.get(VOICES, payload.voice_id))):
         raise ApiError(404, f"unknown voice_id {payload.voice_id!r}")
 
 
@@ -117,17 +126,17 @@ def require_space(state: GatewayState) -> None:
         raise ApiError(507, reason, {"min_free_mb": state.settings.min_free_mb})
 
 
-async def accept(state: GatewayState, payload: GenerateRequest) -> GenerateResponse:
-    """Queues one job: its QUEUED status first (so it is listed at once), then the request."""
+async def accept(state: GatewayState, payload: GenerateRequest, tenant: str = DEFAULT_TENANT) -> GenerateResponse:
+    """Queues one job for `tenant`: its QUEUED status first (so it is listed at once), then the request."""
     job_id = uuid.uuid4().hex
     now = time.time()
     queued = StatusEvent(job_id=job_id, state=JobState.QUEUED, stage="gateway", at=now, progress=0.0,
                          avatar_id=payload.avatar_id, voice_id=payload.voice_id,
-                         text_chars=len(payload.text), created_at=now, message="accepted")
+                         text_chars=len(payload.text), created_at=now, message="accepted", tenant=tenant)
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
     request = ScriptRequest(job_id=job_id, text=payload.text, avatar_id=payload.avatar_id,
-                            voice_id=payload.voice_id, options=payload.options, submitted_at=now)
+                            voice_id=payload.voice_id, options=payload.options, submitted_at=now, tenant=tenant)
     await state.kafka.send_request(request)
     return GenerateResponse(job_id=job_id, state=JobState.QUEUED, status_url=f"/api/v1/status/{job_id}",
                             stream_url=f"/api/v1/stream/{job_id}", video_url=f"/api/v1/video/{job_id}")
@@ -138,24 +147,25 @@ async def generate(request: Request) -> Response:
     state = gateway(request)
     payload = await read_model(request, GenerateRequest, MAX_BODY_BYTES)
     require_space(state)
-    check_request(state, payload)
-    return json_response(await accept(state, payload), 202)
+    who = caller(request)
+    check_request(state, payload, who)
+    return json_response(await accept(state, payload, who.tenant), 202)
 
 
 async def status(request: Request) -> Response:
     """A job's state, progress, timings and error."""
     job_id = job_id_of(request)
-    view = gateway(request).board.get(job_id)
+    view = visible(request, gateway(request).board.get(job_id))
     if view is None:
         raise ApiError(404, f"unknown job {job_id!r}")
-    return json_response(with_urls(view.status))
+    return json_response(with_urls(view.status, signer_for(request.app)))
 
 
 async def video(request: Request) -> Response:
     """The final MP4 (Range requests work, If-None-Match answers 304); 409 while the job is still running."""
     state = gateway(request)
     job_id = job_id_of(request)
-    view = state.board.get(job_id)
+    view = visible(request, state.board.get(job_id))
     path = state.store.final_path(job_id)
     if view is not None and path.exists():
         return await file_response(request, path, "video/mp4", f"{job_id}.mp4")

@@ -24,6 +24,7 @@ from streamer import (
     player,
     relay,
     speech_api,
+    tickets_api,
     usage_api,
 )
 from streamer.api import ApiError, error
@@ -36,6 +37,7 @@ from streamer.retention import sweep_forever
 from streamer.settings import GatewaySettings
 from streamer.stalls import watch_stalls
 from streamer.state import GatewayState
+from streamer.tickets import UrlSigner
 from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ EXCEPTION_HANDLERS = {ApiError: _api_error, HTTPException: _http_error, Exceptio
 def create_app(settings: GatewaySettings) -> Starlette:
     if not settings.auth_required:
         log.warning("dev mode: no API keys are checked (set AVATAR_API_KEYS to require them)")
+    signer = UrlSigner.create(settings.signing_secret, settings.ticket_ttl_s, settings.signed_url_ttl_s,
+                              warn=settings.auth_required)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -97,15 +101,18 @@ def create_app(settings: GatewaySettings) -> Starlette:
         *usage_api.routes,
         *openapi.routes,
         *player.routes,
+        *tickets_api.routes,
     ]
     # Outermost first: errors made by any layer below become JSON; CORS answers preflights
     # before the guard asks for a key.
-    middleware = [Middleware(JsonErrorsMiddleware), Middleware(GuardMiddleware, settings=settings)]
+    middleware = [Middleware(JsonErrorsMiddleware), Middleware(GuardMiddleware, settings=settings, signer=signer)]
     if settings.cors_origins:
         middleware.insert(1, Middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
                                         allow_methods=["GET", "POST", "DELETE"],
                                         allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range",
                                                        "If-None-Match"],
                                         expose_headers=["Content-Range", "Retry-After", "ETag"]))
-    return Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-                     lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+                    lifespan=lifespan)
+    app.state.signer = signer  # one per app: the guard checks what the handlers sign
+    return app

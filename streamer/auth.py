@@ -1,11 +1,13 @@
 """API keys, rate limits, browser origins and body size limits, for HTTP and WebSocket alike
 (one ASGI middleware).
 
-Keys arrive as `Authorization: Bearer <key>`, `X-API-Key: <key>` or, for browsers'
-WebSockets, `?api_key=<key>`; only their sha256 digests are configured, so the
-settings never hold a usable secret. Dev mode (no keys) is open and not limited, but a
-browser on another site is refused there too: CORS guards what a page may read, not
-what its forms or WebSockets may send.
+Keys arrive as `Authorization: Bearer <key>`, `X-API-Key: <key>` or (still accepted, but
+redacted from logs) `?api_key=<key>`; only their sha256 digests are configured, so the
+settings never hold a usable secret. Without a key, a ticket or signed URL made for the
+request's own path (streamer/tickets.py) lets a browser stream or download. Whoever it is
+becomes the request's `Caller` (streamer/tenants.py). Dev mode (no keys) is open and not
+limited, but a browser on another site is refused there too: CORS guards what a page may
+read, not what its forms or WebSockets may send.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from schemas.http import ErrorBody
 from streamer import ws_close
 from streamer.ratelimit import FailureThrottle, RateLimiter, retry_after_header
 from streamer.settings import GatewaySettings
+from streamer.tenants import DEV_CALLER, Caller, for_key, set_caller
+from streamer.tickets import BadCredential, UrlSigner, ticket_protocol, url_credential
 
 log = logging.getLogger(__name__)
 # The player page, its assets, the docs and liveness stay reachable without a key.
@@ -70,25 +74,34 @@ class _BodyTooLarge(Exception):
 
 
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewaySettings, signer: UrlSigner | None = None) -> None:
         self.app = app
         self.settings = settings
+        self.signer = signer or UrlSigner.create(settings.signing_secret, settings.ticket_ttl_s,
+                                                 settings.signed_url_ttl_s, warn=False)
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         self.failures = FailureThrottle(settings.auth_failures_max, settings.auth_failures_window_s)
 
-    def _identity(self, scope: Scope) -> tuple[str | None, str | None]:
-        """(key hash, refusal reason): who is calling, or why they may not. A wrong key counts
-        against the client's address; a missing one does not (a page before its key is typed)."""
+    def _identity(self, scope: Scope) -> tuple[Caller | None, str | None]:
+        """(caller, refusal reason): who is calling, or why they may not. A wrong key, ticket or
+        signature counts against the client's address; a missing one does not (a page before
+        its key is typed)."""
         if not self.settings.auth_required:
-            return None, None
+            return DEV_CALLER, None
         key = presented_key(scope)
         if key is None:
-            return None, "an API key is required (Authorization: Bearer, X-API-Key or ?api_key=)"
+            try:
+                if url_credential(self.signer, scope):
+                    return Caller(f"url:{client_address(scope)}", by_url=True), None
+            except BadCredential as exc:
+                self.failures.record(client_address(scope))
+                return None, str(exc)
+            return None, "an API key is required (Authorization: Bearer or X-API-Key), or a ticket"
         digest = key_hash(key)
         if not any(hmac.compare_digest(digest, known) for known in self.settings.api_key_hashes):
             self.failures.record(client_address(scope))
             return None, "invalid API key"
-        return digest, None
+        return for_key(digest, self.settings.admin_key_hashes), None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -104,7 +117,9 @@ class GuardMiddleware:
         who, refusal = self._identity(scope)
         if refusal is not None:
             return await self._refuse(scope, receive, send, 401, refusal, WS_CODE_UNAUTHORIZED)
-        wait_s = self.limiter.take(who) if who is not None else 0.0
+        assert who is not None
+        set_caller(scope, who)
+        wait_s = self.limiter.take(who.tenant) if self.settings.auth_required else 0.0
         if wait_s > 0:
             return await self._refuse(scope, receive, send, 429, "rate limit exceeded", WS_CODE_RATE_LIMITED, wait_s)
         if scope["type"] == "websocket":
@@ -145,7 +160,8 @@ class GuardMiddleware:
         if scope["type"] == "websocket":
             message = reason if retry_after is None else f"{reason}; retry after {retry_after} s"
             return await ws_close.refuse(receive, send, ws_code, message,
-                                         None if retry_after is None else int(retry_after))
+                                         None if retry_after is None else int(retry_after),
+                                         ticket_protocol(scope))
         detail = None if retry_after is None else {"retry_after_s": int(retry_after)}
         body = ErrorBody(error=reason, detail=detail).to_json()
         raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]

@@ -34,7 +34,10 @@ from schemas.status import JobState, StatusEvent
 from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response, require_space
 from streamer.files import file_response
 from streamer.kafka_io import NotConnectedError
+from streamer.owners import AVATARS, Owners
 from streamer.state import GatewayState
+from streamer.tenants import caller
+from streamer.tickets import signer_for
 from streamer.uploads import UploadError, hide_path, receive_upload
 
 _STATES: dict[JobState, AvatarState] = {JobState.QUEUED: "queued", JobState.RUNNING: "running",
@@ -55,6 +58,20 @@ def _ready(avatar_id: str, summary: AvatarSummary) -> AvatarRecord:
                         source_kind=summary.source_kind, fps=summary.fps, frames=summary.frames,
                         width=summary.width, height=summary.height, created_at=summary.created_at,
                         quality=quality, thumbnail_url=f"/api/v1/avatars/{avatar_id}/thumbnail")
+
+
+def _owned(request: Request, record: AvatarRecord | None) -> AvatarRecord | None:
+    """`record` with its owner and a signed thumbnail URL, when the caller may see it."""
+    if record is None:
+        return None
+    owner = Owners(gateway(request).store.root).get(AVATARS, record.avatar_id)
+    if not caller(request).sees(owner):
+        return None
+    signer = signer_for(request.app)
+    thumbnail = record.thumbnail_url
+    if signer is not None and thumbnail is not None:
+        thumbnail = signer.signed_url(thumbnail)
+    return record.model_copy(update={"tenant": owner, "thumbnail_url": thumbnail})
 
 
 def _record(state: GatewayState, avatar_id: str) -> AvatarRecord | None:
@@ -111,13 +128,15 @@ async def train(request: Request) -> Response:
     finally:
         part.unlink(missing_ok=True)
     now = time.time()
+    tenant = caller(request).tenant
+    Owners(state.store.root).set(AVATARS, avatar_id, tenant)
     queued = StatusEvent(job_id=avatar_id, state=JobState.QUEUED, stage=AVATAR_STAGE, at=now, progress=0.0,
-                         avatar_id=avatar_id, created_at=now,
+                         avatar_id=avatar_id, created_at=now, tenant=tenant,
                          message=f"uploaded {info.kind} {info.width}x{info.height} ({info.container})")
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
     await _send_train(state, AvatarTrainRequest(avatar_id=avatar_id, name=name, upload=avatar_id,
-                                                size_bytes=upload.file_bytes, submitted_at=now))
+                                                size_bytes=upload.file_bytes, submitted_at=now, tenant=tenant))
     return json_response(AvatarTrainResponse(avatar_id=avatar_id, state="queued",
                                              status_url=f"/api/v1/avatars/{avatar_id}"), 202)
 
@@ -129,7 +148,7 @@ async def list_avatars(request: Request) -> Response:
     offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
     ids = set(state.store.avatar_ids())
     ids |= {v.job_id for v in state.board.all() if v.status.avatar_id == v.job_id}
-    records = [r for r in (_record(state, i) for i in ids) if r is not None]
+    records = [r for r in (_owned(request, _record(state, i)) for i in ids) if r is not None]
     records.sort(key=lambda r: (-(r.created_at or 0.0), r.avatar_id))
     return json_response(AvatarPage(items=records[offset:offset + limit], total=len(records),
                                     offset=offset, limit=limit))
@@ -138,7 +157,7 @@ async def list_avatars(request: Request) -> Response:
 async def get_avatar(request: Request) -> Response:
     """One avatar: state, metadata, quality report and thumbnail URL."""
     avatar_id = _avatar_id(request)
-    record = _record(gateway(request), avatar_id)
+    record = _owned(request, _record(gateway(request), avatar_id))
     if record is None:
         raise ApiError(404, f"unknown avatar {avatar_id!r}")
     return json_response(record)
@@ -149,7 +168,7 @@ async def thumbnail(request: Request) -> Response:
     state = gateway(request)
     avatar_id = _avatar_id(request)
     path = state.store.thumbnail_path(avatar_id)
-    if not path.is_file():
+    if not path.is_file() or not caller(request).sees(Owners(state.store.root).get(AVATARS, avatar_id)):
         raise ApiError(404, f"no thumbnail for avatar {avatar_id!r}")
     return await file_response(request, path, "image/jpeg")
 
@@ -160,11 +179,18 @@ async def delete_avatar(request: Request) -> Response:
     avatar_id = _avatar_id(request)
     if avatar_id == DEFAULT_AVATAR_ID:
         raise ApiError(409, "the sample avatar is built in and cannot be deleted")
+    who, owners = caller(request), Owners(state.store.root)
+    owner = owners.get(AVATARS, avatar_id)
+    if not who.sees(owner):
+        raise ApiError(404, f"unknown avatar {avatar_id!r}")
+    if owner is None and not who.is_admin and state.store.has_avatar(avatar_id):
+        raise ApiError(403, f"avatar {avatar_id!r} is shared by all keys: only an admin key may delete it")
     users = _in_use(state, avatar_id)
     if users:
         raise ApiError(409, f"avatar {avatar_id!r} is in use by {len(users)} unfinished job(s)", {"jobs": users})
     if not await run_in_threadpool(state.store.delete_avatar, avatar_id):
         raise ApiError(404, f"unknown avatar {avatar_id!r}")
+    owners.forget(AVATARS, avatar_id)
     return Response(status_code=204)
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from schemas.base import DEFAULT_TENANT
 from schemas.http import JobStatus, Stall
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.status import JobState, StatusEvent
@@ -75,6 +77,8 @@ def _fold(status: JobStatus, event: StatusEvent) -> JobStatus:
         data["progress"] = max(status.progress, round(event.progress * _STAGE_SHARE[event.stage], 4))
     if event.state is JobState.COMPLETED:
         data["progress"] = 1.0
+    if status.tenant == DEFAULT_TENANT:  # a job's owner, once named, is never changed
+        data["tenant"] = event.tenant
     created = data.get("created_at")
     if created is not None and event.stage not in data["timings_s"]:
         data["timings_s"] = {**data["timings_s"], event.stage: round(event.at - created, 4)}
@@ -99,9 +103,12 @@ class JobBoard:
     def all(self) -> list[JobView]:
         return [view for view in self._jobs.values() if not view.deleted]
 
-    def page(self, states: set[JobState] | None, offset: int, limit: int) -> tuple[list[JobStatus], int]:
-        """Newest first (by creation, then last update); returns the page and the matching total."""
-        matching = [v.status for v in self.all() if states is None or v.status.state in states]
+    def page(self, states: set[JobState] | None, offset: int, limit: int,
+             sees: Callable[[str], bool] | None = None) -> tuple[list[JobStatus], int]:
+        """Newest first (by creation, then last update); returns the page and the matching total.
+        `sees`: which tenants' jobs to count (streamer/tenants.py), all when None."""
+        matching = [v.status for v in self.all() if (states is None or v.status.state in states)
+                    and (sees is None or sees(v.status.tenant))]
         matching.sort(key=lambda s: (s.created_at or s.updated_at or 0.0, s.job_id), reverse=True)
         return matching[offset:offset + limit], len(matching)
 
@@ -129,7 +136,7 @@ class JobBoard:
         view = self._view(event.job_id)
         view.status = _fold(view.status, event)  # keeps the usage folded in by apply_usage
         if view.status.created_at is not None:
-            self.usage.describe(event.job_id, view.status.created_at)
+            self.usage.describe(event.job_id, view.status.created_at, view.status.tenant)
         view.progressed(event.at)
         if event.stage == DELETE_STAGE:
             view.deleted = True

@@ -26,6 +26,8 @@ from streamer.api import (
 )
 from streamer.jobs import DELETE_STAGE
 from streamer.state import GatewayState
+from streamer.tenants import caller, visible
+from streamer.tickets import signer_for
 
 MAX_BATCH_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_PAGE, MAX_PAGE = 50, 500
@@ -43,9 +45,10 @@ async def list_jobs(request: Request) -> Response:
             raise ApiError(400, f"state must be among {', '.join(s.value for s in JobState)}") from None
     limit = int_param(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     offset = int_param(request, "offset", 0, 0, MAX_OFFSET)
-    page, total = gateway(request).board.page(states, offset, limit)
+    page, total = gateway(request).board.page(states, offset, limit, caller(request).sees)
     next_offset = offset + limit if offset + limit < total else None
-    jobs = [with_urls(s) for s in page]
+    signer = signer_for(request.app)
+    jobs = [with_urls(s, signer) for s in page]
     return json_response(JobList(jobs=jobs, total=total, offset=offset, limit=limit, next_offset=next_offset))
 
 
@@ -58,14 +61,14 @@ async def delete_job(request: Request) -> Response:
     """Cancels the job if it is still running (every stage skips it from then on), deletes its files."""
     state = gateway(request)
     job_id = job_id_of(request)
-    view = state.board.get(job_id)
+    view = visible(request, state.board.get(job_id))
     if view is None:
         raise ApiError(404, f"unknown job {job_id!r}")
     was = view.status
     final = was.state if was.state.final else JobState.CANCELLED
     event = StatusEvent(job_id=job_id, state=final, stage=DELETE_STAGE, at=time.time(),
                         message="deleted by client", avatar_id=was.avatar_id, voice_id=was.voice_id,
-                        created_at=was.created_at)
+                        created_at=was.created_at, tenant=was.tenant)
     await state.kafka.send_status(event)
     state.board.apply_status(event)
     await asyncio.to_thread(state.store.delete_job, job_id)
@@ -78,13 +81,14 @@ async def batch(request: Request) -> Response:
     state = gateway(request)
     payload = await read_model(request, BatchRequest, MAX_BATCH_BODY_BYTES)
     require_space(state)
+    who = caller(request)
     for index, script in enumerate(payload.scripts):
         try:
-            check_request(state, script)
+            check_request(state, script, who)
         except ApiError as exc:
             message = f"scripts[{index}]: {exc.message}"
             raise ApiError(exc.status_code, message, {"index": index}) from None
-    jobs = [await accept(state, script) for script in payload.scripts]
+    jobs = [await accept(state, script, who.tenant) for script in payload.scripts]
     return json_response(BatchResponse(jobs=jobs), 202)
 
 

@@ -25,8 +25,10 @@ from core.metrics import (
     exposition,
     new_registry,
 )
+from schemas.http import ErrorBody
 from schemas.status import JobState
 from streamer.jobs import JobBoard, JobView
+from streamer.tenants import caller
 from streamer.workers import WorkerBoard
 
 
@@ -63,6 +65,10 @@ def _jobs_by_state(board: JobBoard) -> Iterable[tuple[tuple[str, ...], float]]:
 
 
 async def metrics(request: Request) -> Response:
+    """Whole-cluster counts: for admin keys only while keys are checked (streamer/tenants.py)."""
+    if not caller(request).is_admin:
+        return Response(ErrorBody(error="the metrics need an admin key (AVATAR_ADMIN_KEYS)").to_json(),
+                        status_code=403, media_type="application/json")
     registry = request.app.state.gateway.metrics.registry
     return Response(exposition(registry), media_type=CONTENT_TYPE)
 

@@ -29,6 +29,7 @@ from schemas.http import (
 )
 from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, VoiceList
 from schemas.status import JobState
+from schemas.tickets import TicketResponse
 from schemas.usage import UsageReport
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
 from streamer import avatars_api, jobs_api
@@ -79,8 +80,14 @@ CLONE_FORM: Schema = {"type": "object", "required": ["files", "name"], "properti
               "items": {**_BINARY, "description": f"an audio sample, at most {MAX_CLONE_FILE_BYTES} bytes"}},
     "name": _text(1, MAX_VOICE_NAME_CHARS), "description": _text(0)}}
 STREAM_DOC = ("Refusals accept the socket, send an `error` message (WsError) and close with "
-              "4000 + the HTTP status: 4401 key, 4403 origin, 4404 job, 4429 rate (with retry_after_s); "
+              "4000 + the HTTP status: 4401 key or ticket (invalid, expired, another job's), 4403 origin, "
+              "4404 job (also another tenant's), 4429 rate (with retry_after_s); "
               "see docs/websocket.md for every close code.")
+# Signed download URLs (streamer/tickets.py): what a job status' video_url and an avatar's
+# thumbnail_url carry while keys are checked.
+SIGNED: tuple[Query, ...] = (
+    Query("expires", {"type": "integer"}, "signed URL: unix seconds it expires (AVATAR_SIGNED_URL_TTL_S)"),
+    Query("signature", {"type": "string"}, "signed URL: the gateway's signature of this path and expiry"))
 
 _E = ErrorBody
 _STATE = "|".join(s.value for s in JobState)
@@ -90,7 +97,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                                               422: _E, 507: _E}),
     ("GET", "/api/v1/status/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
     ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 304: "not modified",
-                                                        400: _E, 404: _E, 409: _E, 416: _E}),
+                                                        400: _E, 404: _E, 409: _E, 416: _E}, SIGNED),
     ("GET", "/api/v1/jobs"): Operation(None, {200: JobList, 400: _E}, (
         Query("state", {"type": "string", "pattern": _STATES}, f"comma-separated states: {','.join(s.value for s in JobState)}"),
         *_page(jobs_api.DEFAULT_PAGE, jobs_api.MAX_PAGE, "jobs"))),
@@ -102,21 +109,27 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/api/v1/avatars"): Operation(None, {200: AvatarPage, 400: _E},
                                           _page(avatars_api.DEFAULT_PAGE, avatars_api.MAX_PAGE, "avatars")),
     ("GET", "/api/v1/avatars/{avatar_id}"): Operation(None, {200: AvatarRecord, 400: _E, 404: _E}),
-    ("DELETE", "/api/v1/avatars/{avatar_id}"): Operation(None, {204: "deleted", 400: _E, 404: _E, 409: _E}),
+    ("DELETE", "/api/v1/avatars/{avatar_id}"): Operation(None, {204: "deleted", 400: _E, 403: _E, 404: _E,
+                                                                409: _E}),
     ("GET", "/api/v1/avatars/{avatar_id}/thumbnail"): Operation(None, {200: "image/jpeg", 304: "not modified",
-                                                                       400: _E, 404: _E}),
+                                                                       400: _E, 404: _E}, SIGNED),
     ("GET", "/api/v1/voices"): Operation(None, {200: VoiceList}),
     ("POST", "/api/v1/voices/clone"): Operation(None, {201: CloneResponse, 400: _E, 415: _E, 422: _E, 502: _E},
                                                 form=CLONE_FORM),
     ("POST", "/api/v1/tts"): Operation(TtsRequest, {200: "audio/wav", 400: _E, 404: _E, 415: _E, 422: _E,
                                                     502: _E}),
     ("GET", "/health"): Operation(None, {200: Health, 503: Health}),
-    ("GET", "/api/v1/usage"): Operation(None, {200: UsageReport, 422: _E}, (
+    ("GET", "/api/v1/usage"): Operation(None, {200: UsageReport, 403: _E, 422: _E}, (
         Query("from", {"type": "string", "format": "date"}, "first UTC day (default: 29 days before `to`)"),
-        Query("to", {"type": "string", "format": "date"}, "last UTC day (default: today)"))),
+        Query("to", {"type": "string", "format": "date"}, "last UTC day (default: today)"),
+        Query("tenant", {"type": "string"}, "admin keys only: one tenant's usage (default: all tenants'; "
+                                            "another key always gets its own)"))),
     ("GET", "/api/v1/stream/{job_id}"): Operation(None, {101: "WebSocket: see docs/websocket.md",
                                                          400: _E, 426: _E}, (
-        Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
+        Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),
+        Query("ticket", {"type": "string"}, "from POST /api/v1/jobs/{job_id}/ticket, instead of a key "
+                                            "(or as Sec-WebSocket-Protocol `ticket.<ticket>`)"))),
+    ("POST", "/api/v1/jobs/{job_id}/ticket"): Operation(None, {200: TicketResponse, 400: _E, 404: _E}),
 }
 # What the guard (streamer/auth.py) may answer before any handler: to every /api/ operation,
 # and to those that carry a body or change something.
@@ -198,7 +211,8 @@ def build_document(routes: list[BaseRoute]) -> Schema:
             "bearer": {"type": "http", "scheme": "bearer"},
             "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
             "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "api_key",
-                            "description": "for browsers' WebSockets, which cannot set headers"}}},
+                            "description": "still accepted (and redacted from logs), but a key in a URL "
+                                           "leaks: browsers use tickets and signed URLs instead"}}},
     }
 
 

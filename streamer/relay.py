@@ -41,6 +41,8 @@ from streamer.api import error, job_id_of, with_urls
 from streamer.jobs import JobView
 from streamer.outbox import Close, Item, Outbox
 from streamer.state import GatewayState
+from streamer.tenants import visible
+from streamer.tickets import UrlSigner, signer_for, ticket_protocol
 from streamer.ws_close import fit_reason
 
 log = logging.getLogger(__name__)
@@ -93,7 +95,8 @@ def _total(view: JobView) -> int | None:
     return None
 
 
-async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int) -> bool:
+async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int,
+                   signer: UrlSigner | None = None) -> bool:
     """Queues everything the client should get; False when the client fell too far behind."""
     stall_s = state.settings.ws_stall_s
     init: tuple[bytes, str] | None = None
@@ -104,7 +107,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
         items: list[Item] = []
         if view.status != last_status:
             last_status = view.status
-            items.append(_text(WsStatus(status=with_urls(view.status))))
+            items.append(_text(WsStatus(status=with_urls(view.status, signer))))
         for seq in sorted(s for s in view.captions if s >= first_seq and s not in captions_sent):
             captions_sent.add(seq)
             items.append(_text(WsCaptions(seq=seq, words=view.captions[seq].words)))
@@ -202,10 +205,10 @@ async def stream(websocket: WebSocket) -> None:
     """Watch a job: status, init, media segments from `from_seq`, captions, end."""
     state: GatewayState = websocket.app.state.gateway
     job_id = websocket.path_params["job_id"]
-    await websocket.accept()
+    await websocket.accept(subprotocol=ticket_protocol(websocket.scope))
     try:
         raw = websocket.query_params.get("from_seq", "0")
-        view = state.board.get(job_id)
+        view = visible(websocket, state.board.get(job_id))
         if not raw.isdigit():
             return await _refuse(websocket, CODE_BAD_REQUEST, "from_seq must be an integer >= 0")
         if view is None:
@@ -218,7 +221,7 @@ async def stream(websocket: WebSocket) -> None:
 async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:
     settings = state.settings
     out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
-    producer = asyncio.create_task(_produce(state, view, out, from_seq))
+    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app)))
     sent = Sent(state.metrics.sent_bytes)
     sender = asyncio.create_task(_send(websocket, out, sent))
     receiver = asyncio.create_task(_receive(websocket))

@@ -26,10 +26,12 @@ def _truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _key_hashes(env: Mapping[str, str]) -> frozenset[str]:
-    """sha256 hex digests of the accepted API keys, from AVATAR_API_KEYS and/or a file (one a line)."""
-    items = env.get("AVATAR_API_KEYS", "").replace("\n", ",").split(",")
-    path = env.get("AVATAR_API_KEYS_FILE")
+def _key_hashes(env: Mapping[str, str], admin: bool = False) -> frozenset[str]:
+    """sha256 hex digests of the accepted API keys (or of the admin keys), from the variable
+    and/or a file (one a line)."""
+    raw = env.get("AVATAR_ADMIN_KEYS", "") if admin else env.get("AVATAR_API_KEYS", "")
+    items = raw.replace("\n", ",").split(",")
+    path = env.get("AVATAR_ADMIN_KEYS_FILE") if admin else env.get("AVATAR_API_KEYS_FILE")
     if path:
         items += Path(path).read_text().splitlines()
     return frozenset(i.strip().lower() for i in items if i.strip() and not i.strip().startswith("#"))
@@ -110,6 +112,10 @@ class GatewaySettings:
     min_free_mb: int = 1024  # below this much free space on the media volume, new work gets 507
     retention_hours: float = 720.0  # ended jobs' files and status are removed this long after (0: kept)
     retention_sweep_s: float = 600.0
+    admin_key_hashes: frozenset[str] = frozenset()  # also in api_key_hashes; see streamer/tenants.py
+    signing_secret: str | None = field(default=None, repr=False)  # tickets, signed URLs; None: random
+    ticket_ttl_s: float = 60.0
+    signed_url_ttl_s: float = 3600.0
 
     @property
     def auth_required(self) -> bool:
@@ -120,7 +126,8 @@ class GatewaySettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewaySettings:
         env = os.environ if env is None else env
         host = env.get("AVATAR_HOST", cls.host)
-        hashes = _key_hashes(env)
+        admins = _key_hashes(env, admin=True)
+        hashes = _key_hashes(env) | admins
         # Without keys, the embedded default serves loopback only: that is dev mode.
         dev_default = "1" if not hashes and host in LOOPBACK_HOSTS else "0"
         return cls(
@@ -150,4 +157,8 @@ class GatewaySettings:
             min_free_mb=int(env.get("AVATAR_MIN_FREE_MB", cls.min_free_mb)),
             retention_hours=float(env.get("AVATAR_RETENTION_HOURS", cls.retention_hours)),
             retention_sweep_s=float(env.get("AVATAR_RETENTION_SWEEP_S", cls.retention_sweep_s)),
+            admin_key_hashes=admins,
+            signing_secret=env.get("AVATAR_SIGNING_SECRET") or None,
+            ticket_ttl_s=float(env.get("AVATAR_TICKET_TTL_S", cls.ticket_ttl_s)),
+            signed_url_ttl_s=float(env.get("AVATAR_SIGNED_URL_TTL_S", cls.signed_url_ttl_s)),
         )

@@ -30,7 +30,9 @@ from schemas.base import no_control_chars
 from schemas.options import AUDIO_SAMPLE_RATE_HZ
 from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, Voice, VoiceList
 from streamer.api import error, json_response, read_model
+from streamer.owners import VOICES, Owners
 from streamer.settings import GatewaySettings
+from streamer.tenants import caller
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +89,16 @@ def _service(request: Request) -> SpeechService:
 
 
 async def voices(request: Request) -> Response:
-    """Local voices always; ElevenLabs voices when a key is configured (cached)."""
-    return json_response(await _service(request).voices())
+    """Local voices always; ElevenLabs voices when a key is configured (cached); another
+    tenant's cloned voices are left out."""
+    listing = await _service(request).voices()
+    owners, who = _owners(request), caller(request)
+    mine = [v for v in listing.voices if who.sees(owners.get(VOICES, v.voice_id))]
+    return json_response(listing.model_copy(update={"voices": mine}))
+
+
+def _owners(request: Request) -> Owners:
+    return Owners(request.app.state.gateway.store.root)
 
 
 def _wav_header(sample_rate_hz: int) -> bytes:
@@ -117,7 +127,8 @@ async def tts(request: Request) -> Response:
     payload = await read_model(request, TtsRequest, MAX_TTS_BODY_BYTES)
     try:
         backend, voice = _service(request).registry.resolve(payload.voice_id)
-        if not is_known_voice(payload.voice_id, request.app.state.gateway.settings):
+        if not is_known_voice(payload.voice_id, request.app.state.gateway.settings) or (
+                not caller(request).sees(_owners(request).get(VOICES, payload.voice_id))):
             raise LookupError(f"unknown voice_id {payload.voice_id!r}")
     except LookupError as exc:
         return error(404, str(exc))
@@ -188,8 +199,10 @@ async def clone(request: Request) -> Response:
     except SpeechError as exc:
         return error(502, f"voice cloning failed: {exc}")
     _service(request).forget_voices()
+    tenant = caller(request).tenant
+    _owners(request).set(VOICES, voice_id, tenant)
     return json_response(CloneResponse(voice_id=voice_id, name=name, samples=len(samples),
-                               duration_s=round(duration_s, 3)), 201)
+                               duration_s=round(duration_s, 3), tenant=tenant), 201)
 
 
 routes: list[BaseRoute] = [

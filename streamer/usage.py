@@ -13,10 +13,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from schemas.base import DEFAULT_TENANT
 from schemas.usage import Usage, UsageDay, UsageRecord, UsageReport
 from streamer.settings import Prices
 
-DEFAULT_TENANT = "default"
 
 
 @dataclass
@@ -92,7 +92,7 @@ class UsageLedger:
     def describe(self, job_id: str, created_at: float, tenant: str | None = None) -> None:
         job = self._jobs.setdefault(job_id, JobUsage())
         job.created_at = created_at
-        if tenant:
+        if tenant and job.tenant == DEFAULT_TENANT:  # an owner, once named, is never changed
             job.tenant = tenant
 
     def rows(self) -> Iterable[tuple[str, float, Tally]]:

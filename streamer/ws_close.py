@@ -28,12 +28,13 @@ def fit_reason(reason: str) -> str:
 
 
 async def refuse(receive: Receive, send: Send, code: int, message: str,
-                 retry_after_s: int | None = None) -> None:
-    """The ASGI refusal, for middleware that runs before any WebSocket object exists."""
+                 retry_after_s: int | None = None, subprotocol: str | None = None) -> None:
+    """The ASGI refusal, for middleware that runs before any WebSocket object exists;
+    `subprotocol`: one the client offered that must be echoed for it to read the reason."""
     if (await receive())["type"] != "websocket.connect":
         return
     error = WsError(error=message, code=code, retry_after_s=retry_after_s)
     with contextlib.suppress(OSError):  # a client already gone needs no reason
-        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.accept", "subprotocol": subprotocol})
         await send({"type": "websocket.send", "text": error.to_json().decode()})
         await send({"type": "websocket.close", "code": code, "reason": fit_reason(message)})

@@ -66,17 +66,31 @@
     show(`${status.state}${status.stage ? ` (${status.stage})` : ""} · ${nextSeq} segments`);
     if (status.state === "completed") {
       const link = $("download");
-      link.href = `/api/v1/video/${status.job_id}` + (apiKey() ? `?api_key=${encodeURIComponent(apiKey())}` : "");
+      // signed by the gateway when keys are checked: the link works without one, and holds none
+      link.href = status.video_url || `/api/v1/video/${status.job_id}`;
       link.download = `${status.job_id}.mp4`;
       link.hidden = false;
       $("go").disabled = false;
     }
   }
 
-  function connect() {
+  // A WebSocket cannot carry headers: with a key, each (re)connect first asks for a ticket that
+  // opens this job's stream for a minute, so the key itself never goes into a URL.
+  async function ticketParam(jobId) {
+    if (!apiKey()) return "";
+    const response = await fetch(`/api/v1/jobs/${jobId}/ticket`, { method: "POST", headers: headers() });
+    const answer = await response.json();
+    if (!response.ok) throw new Error(answer.error || response.statusText);
+    return `&ticket=${encodeURIComponent(answer.ticket)}`;
+  }
+
+  async function connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const key = apiKey() ? `&api_key=${encodeURIComponent(apiKey())}` : "";
-    const socket = (ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${player.jobId}?from_seq=${nextSeq}${key}`));
+    const jobId = player.jobId;
+    let ticket;
+    try { ticket = await ticketParam(jobId); } catch (e) { return fail(`no stream ticket: ${e.message}`); }
+    if (jobId !== player.jobId) return; // a new submit came meanwhile
+    const socket = (ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${jobId}?from_seq=${nextSeq}${ticket}`));
     ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => {
       retryMs = RETRY_FIRST_MS; // the server answers: a later drop starts the backoff again

@@ -52,7 +52,8 @@ async def test_player_plays_while_generating_and_downloads(stack: Stack, tmp_pat
         finally:
             await browser.close()
     assert state_at_start in ("queued", "running"), "playback should start before the job completes"
-    final = httpx.get(f"{stack.url}/api/v1/video/{job_id}").content
+    async with httpx.AsyncClient() as http:
+        final = (await http.get(f"{stack.url}/api/v1/video/{job_id}")).content
     assert saved.read_bytes() == final and final[4:8] == b"ftyp"
 
 
@@ -67,12 +68,14 @@ window.WebSocket = class extends NativeWebSocket {
 
 
 async def test_player_shows_a_refused_stream_and_does_not_retry_it(stack: Stack) -> None:
-    """A keyed gateway, and a wrong key on the page's WebSocket: the page says why, once."""
+    """A keyed gateway, and a ticket it did not sign on the page's WebSocket: the page says why, once."""
     from streamer.auth import key_hash
     from tests.e2e.gateway_util import extra_gateway
 
     key = "k-player-0123456789"
     env = {"AVATAR_API_KEYS": key_hash(key), "AVATAR_DEV_MODE": "0"}
+    forged = '{"ticket": "9999999999.forged"}'
+    refusal = "invalid ticket (it names another job, or another gateway signed it)"
     with extra_gateway(stack, "gateway-player-keyed", env) as url:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -80,20 +83,58 @@ async def test_player_shows_a_refused_stream_and_does_not_retry_it(stack: Stack)
                 page = await browser.new_page()
                 await page.add_init_script(COUNT_SOCKETS)
                 await page.clock.install()  # the page's timers run when the test says
-                # The job is submitted with the right key; the page's own, wrong one goes on the socket.
-                await page.route("**/api/v1/generate", lambda route: route.continue_(
-                    headers={**route.request.headers, "authorization": f"Bearer {key}"}))
+                # The job is submitted with the page's key; the ticket it gets for the socket is forged.
+                await page.route("**/api/v1/jobs/*/ticket", lambda route: route.fulfill(
+                    status=200, content_type="application/json", body=forged))
                 await page.goto(url + "/")
+                await page.fill("#apikey", key)
                 await page.evaluate("window.player.ready")
-                await page.fill("#apikey", "not-the-key")
                 await page.fill("#text", "This stream is refused.")
                 await page.click("#go")
                 await page.wait_for_function("window.player.closed !== null", timeout=30_000)
-                assert await page.evaluate("window.player.closed") == {"code": 4401, "reason": "invalid API key"}
-                assert await page.text_content("#state") == "Error: invalid API key"
+                assert await page.evaluate("window.player.closed") == {"code": 4401, "reason": refusal}
+                assert await page.text_content("#state") == f"Error: {refusal}"
                 await page.clock.run_for(60_000)  # every timer due within a minute fires: a retry would
                 assert await page.evaluate("window.socketsOpened") == 1
-                assert await page.evaluate("window.player.errors") == ["invalid API key"]
-                assert await page.text_content("#state") == "Error: invalid API key"
+                assert await page.evaluate("window.player.errors") == [refusal]
             finally:
                 await browser.close()
+
+
+async def test_keyed_player_never_puts_the_key_in_a_url(stack: Stack, tmp_path: Path) -> None:
+    """With keys on, the page streams with a ticket and downloads with a signed URL: no URL it
+    opens (requests, the WebSocket, the download) carries the key."""
+    from streamer.auth import key_hash
+    from tests.e2e.gateway_util import extra_gateway
+
+    key = "k-player-url-0123456789"
+    env = {"AVATAR_API_KEYS": key_hash(key), "AVATAR_DEV_MODE": "0"}
+    with extra_gateway(stack, "gateway-player-tickets", env) as url:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = await browser.new_page(accept_downloads=True)
+                opened: list[str] = []
+                page.on("request", lambda request: opened.append(request.url))
+                page.on("websocket", lambda socket: opened.append(socket.url))
+                await page.goto(url + "/")
+                await page.fill("#apikey", key)
+                await page.evaluate("window.player.ready")
+                await page.fill("#text", "Keys stay out of every URL.")
+                await page.click("#go")
+                link = page.locator("#download")
+                await link.wait_for(state="visible", timeout=120_000)
+                assert await page.evaluate("window.player.errors") == []
+                async with page.expect_download() as info:
+                    await link.click()
+                download = await info.value
+                saved = tmp_path / "keyed.mp4"
+                await download.save_as(saved)
+                opened.append(download.url)
+            finally:
+                await browser.close()
+    sockets = [u for u in opened if u.startswith("ws")]
+    assert sockets and all("ticket=" in u for u in sockets), opened
+    assert any("/api/v1/video/" in u and "signature=" in u for u in opened), opened
+    assert not [u for u in opened if key in u or "api_key" in u], opened
+    assert saved.read_bytes()[4:8] == b"ftyp"

@@ -1,5 +1,5 @@
-"""A real Prometheus (Debian's package) scrapes a running stack: a gateway that wants a key
-(given in the scrape config, as a deployment would) and the session's worker; after one job
+"""A real Prometheus (Debian's package) scrapes a running stack: a gateway that wants an admin
+key (given in the scrape config, as a deployment would) and the session's worker; after one job
 its counters have moved, as Prometheus's own HTTP API reports them."""
 
 from __future__ import annotations
@@ -74,10 +74,14 @@ async def _value(url: str, query: str) -> float | None:
 async def test_prometheus_scrapes_gateway_and_worker(stack: Stack, tmp_path: Path) -> None:
     ready = json.loads(stack.ready_file.read_text())
     assert ready["metrics_port"], "the session's worker serves metrics"
-    keyed = {"AVATAR_API_KEYS": key_hash(KEY), "AVATAR_DEV_MODE": "0"}
+    # the metrics key must be an admin key: a tenant's key gets 403
+    tenant_key = "k-not-admin-0123456789"
+    keyed = {"AVATAR_API_KEYS": key_hash(tenant_key), "AVATAR_ADMIN_KEYS": key_hash(KEY), "AVATAR_DEV_MODE": "0"}
     with extra_gateway(stack, "gateway-metrics", keyed) as gateway:
         async with httpx.AsyncClient() as http:
             assert (await http.get(f"{gateway}/metrics")).status_code == 401
+            forbidden = await http.get(f"{gateway}/metrics", headers={"authorization": f"Bearer {tenant_key}"})
+            assert forbidden.status_code == 403
         targets = (gateway.removeprefix("http://"), f"127.0.0.1:{ready['metrics_port']}")
         with prometheus(tmp_path, *targets) as prom:
             async def scraped() -> bool | None:  # both targets up: the key was taken

@@ -104,9 +104,12 @@ class FakeContext:
         self.dead_letters.append((event.value, reason))
 
     async def report(self, job_id: str, stage: str, state: JobState, **fields: Any) -> None:
+        if fields.get("tenant") is None:  # as StageContext: the job's latest event names it
+            latest = self.control.latest(job_id)
+            fields["tenant"] = "default" if latest is None else latest.tenant
         self.reports.append(StatusEvent(job_id=job_id, stage=stage, state=state, at=1.0, **fields))
 
-    async def fail(self, job_id: str, stage: str, exc: BaseException) -> None:
+    async def fail(self, job_id: str, stage: str, exc: BaseException, tenant: str | None = None) -> None:
         self.failures.append((job_id, f"{stage}: {type(exc).__name__}: {exc}"))
         self.control.events[job_id] = StatusEvent(job_id=job_id, stage=stage,
                                                   state=JobState.FAILED, at=1.0)

@@ -19,9 +19,9 @@ KEY = "k-test-0123456789"
 
 
 def _with_job(client: TestClient, state: GatewayState) -> TestClient:
-    """A finished job with no segments: a stream of it sends status and end, then closes 1000."""
+    """A finished job of KEY's with no segments: a stream of it sends status and end, then closes 1000."""
     state.board.apply_status(StatusEvent(job_id="job", state=JobState.COMPLETED, stage="assembler", at=1.0,
-                                         segments=0))
+                                         segments=0, tenant=key_hash(KEY)))
     return client
 
 

@@ -90,8 +90,13 @@ def test_websocket_clients_and_bytes_sent(tmp_path: Path) -> None:
         ("avatar_stream_websocket_sent_bytes_total", ())]
 
 
-def test_metrics_are_behind_the_keys(tmp_path: Path) -> None:
-    client, _ = offline_client(tmp_path, dev_mode=False, api_key_hashes=frozenset({key_hash(KEY)}))
+def test_metrics_are_behind_the_admin_keys(tmp_path: Path) -> None:
+    """Whole-cluster figures are for an admin key only: another key gets 403."""
+    admin = "k-admin-0123456789"
+    client, _ = offline_client(tmp_path, dev_mode=False, api_key_hashes=frozenset({key_hash(KEY), key_hash(admin)}),
+                               admin_key_hashes=frozenset({key_hash(admin)}))
     refused = client.get("/metrics")
     assert refused.status_code == 401 and refused.json()["error"]
-    assert ("avatar_stream_websocket_clients", ()) in _samples(client, authorization=f"Bearer {KEY}")
+    forbidden = client.get("/metrics", headers={"authorization": f"Bearer {KEY}"})
+    assert forbidden.status_code == 403 and "admin key" in forbidden.json()["error"]
+    assert ("avatar_stream_websocket_clients", ()) in _samples(client, authorization=f"Bearer {admin}")

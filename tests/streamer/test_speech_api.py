@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import logging
 import struct
+import tempfile
 import wave
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import httpx
@@ -16,6 +18,7 @@ import pytest
 from starlette.applications import Starlette
 
 from core.settings import ElevenLabsSettings
+from core.store import MediaStore
 from streamer import speech_api
 from streamer.app import EXCEPTION_HANDLERS
 from streamer.jobs import JobBoard
@@ -34,9 +37,11 @@ def _settings(server: FakeElevenLabs | None, key: str | None = None) -> GatewayS
 
 async def _client(settings: GatewaySettings) -> AsyncIterator[httpx.AsyncClient]:
     app = Starlette(routes=speech_api.routes, exception_handlers=EXCEPTION_HANDLERS)  # type: ignore[arg-type]
-    app.state.gateway = SimpleNamespace(settings=settings, metrics=GatewayMetrics(JobBoard(), WorkerBoard()))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
-        yield http
+    with tempfile.TemporaryDirectory() as data_dir:  # where cloned voices' owners are kept
+        app.state.gateway = SimpleNamespace(settings=settings, metrics=GatewayMetrics(JobBoard(), WorkerBoard()),
+                                            store=MediaStore(Path(data_dir)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+            yield http
 
 
 @pytest.fixture
