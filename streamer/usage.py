@@ -18,7 +18,6 @@ from schemas.usage import Usage, UsageDay, UsageRecord, UsageReport
 from streamer.settings import Prices
 
 
-
 @dataclass
 class Tally:
     """Sums of pieces of work; `parts` are the keys already counted."""
