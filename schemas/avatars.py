@@ -29,6 +29,8 @@ class AvatarTrainRequest(Message):
     upload: str = Field(pattern=UPLOAD_NAME_PATTERN, description="file name in the store's uploads")
     size_bytes: int = Field(ge=0)
     submitted_at: float | None = None
+    webhook_url: str | None = Field(None, max_length=2048, description="where avatar.ready or "
+                                    "avatar.failed is POSTed, signed (README: Webhooks)")
 
 
 class AvatarQuality(Message):

@@ -40,3 +40,5 @@ class ScriptRequest(Message):
     voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = Field(None, description="unix seconds, for latency accounting")
+    webhook_url: str | None = Field(None, max_length=2048, description="where the job's final "
+                                    "state is POSTed, signed (README: Webhooks)")

@@ -40,3 +40,5 @@ class StatusEvent(Message):
     video_duration_s: float | None = None
     audio_duration_s: float | None = None
     created_at: float | None = None
+    webhook_url: str | None = Field(None, description="the request's webhook: on the events the "
+                                    "gateway and the first stage write, for the webhooks stage")

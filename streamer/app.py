@@ -25,6 +25,7 @@ from streamer import (
     relay,
     speech_api,
     usage_api,
+    webhooks_api,
 )
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware
@@ -95,6 +96,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         *usage_api.routes,
         *openapi.routes,
         *player.routes,
+        *webhooks_api.routes,
     ]
     # Outermost first: errors made by any layer below become JSON; CORS answers preflights
     # before the guard asks for a key.
