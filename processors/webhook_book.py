@@ -29,6 +29,7 @@ class DeliveryBook:
         self._partitions: list[TopicPartition] = []
         self._read_to: dict[int, int] = {}
         self._progress = asyncio.Event()
+        self._started = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def get(self, delivery_id: str) -> WebhookDelivery | None:
@@ -60,6 +61,7 @@ class DeliveryBook:
         consumer.assign(self._partitions)
         await consumer.seek_to_beginning(*self._partitions)
         self._task = asyncio.create_task(self._read(consumer), name="webhook-deliveries")
+        self._started.set()
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         async for record in consumer:
@@ -84,6 +86,7 @@ class DeliveryBook:
         return False
 
     async def _read_to_end(self) -> None:
+        await self._started.wait()  # the stage's agent may run before the worker's services
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("the delivery book is not started")

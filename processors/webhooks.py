@@ -65,8 +65,8 @@ class Deliveries:
         self.ctx = ctx
         self.book = DeliveryBook(ctx.settings.kafka.bootstrap_servers,
                                  ctx.settings.kafka.topics.webhook_deliveries)
-        self._client: httpx.AsyncClient | None = None
-        self._sender: WebhookSender | None = None
+        self._client = httpx.AsyncClient()
+        self._sender = WebhookSender(ctx.settings.webhooks, self._client)
         self._tasks: dict[str, tuple[int, asyncio.Task[None]]] = {}
         self._resuming: asyncio.Task[None] | None = None
 
@@ -74,8 +74,6 @@ class Deliveries:
         if not self.ctx.settings.webhooks.secret:
             log.warning("AVATAR_WEBHOOK_SECRET is not set: webhooks go out unsigned, and "
                         "receivers cannot tell them from forged ones")
-        self._client = httpx.AsyncClient()
-        self._sender = WebhookSender(self.ctx.settings.webhooks, self._client)
         await self.book.start()
 
     async def stop(self) -> None:
@@ -87,8 +85,7 @@ class Deliveries:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.book.stop()
-        if self._client is not None:
-            await self._client.aclose()
+        await self._client.aclose()
 
     async def publish(self, partition: int, delivery: WebhookDelivery) -> None:
         self.book.put(partition, delivery)
@@ -103,7 +100,6 @@ class Deliveries:
         self._tasks[delivery.delivery_id] = (partition, task)
 
     async def _send(self, partition: int, delivery: WebhookDelivery) -> None:
-        assert self._sender is not None
         try:
             await self._sender.run(delivery, functools.partial(self.publish, partition))
         except asyncio.CancelledError:
