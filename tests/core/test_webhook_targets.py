@@ -6,7 +6,14 @@ import ipaddress
 
 import pytest
 
-from core.webhook_targets import AllowList, WebhookTargetError, check_addresses, check_target, host_of, public
+from core.webhook_targets import (
+    AllowList,
+    WebhookTargetError,
+    check_addresses,
+    check_target,
+    host_of,
+    public,
+)
 
 
 @pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "gopher://a", "example.com/hook",

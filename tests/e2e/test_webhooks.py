@@ -145,6 +145,9 @@ async def test_a_private_or_invalid_webhook_url_is_a_422(stack: Stack, url: str)
         batch = await http.post("/api/v1/batch", json={"scripts": [{"text": TEXT},
                                                                    {"text": TEXT, "webhook_url": url}]})
         assert batch.status_code == 422 and batch.json()["detail"] == {"field": "scripts[1].webhook_url"}
+        trained = await http.post("/api/v1/avatars/train", files={"file": ("a.jpg", b"\xff\xd8 jpeg")},
+                                  data={"name": "Hooked", "webhook_url": url})
+        assert trained.status_code == 422 and "webhook_url" in trained.json()["error"]
 
 
 async def _deliveries(stack: Stack, topic: str, delivery_id: str, until: object) -> list[WebhookDelivery]:
