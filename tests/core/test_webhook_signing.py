@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from pathlib import Path
 
 from core.webhook_signing import signature, signature_header, verify
 
@@ -41,3 +43,18 @@ def test_any_of_several_v1_signatures_may_match() -> None:
     """Room for a secret rotation: the sender may sign with old and new secrets at once."""
     good = signature(SECRET, 1700000000, BODY)
     assert verify(SECRET, f"t=1700000000,v1={'0' * 64},v1={good}", BODY, now=1700000000)
+
+
+def test_the_readme_snippet_verifies_what_the_sender_signs() -> None:
+    """The receiver code in README's Webhooks section, run as it is printed there."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Webhooks"):]
+    snippet = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python"))]
+    scope: dict[str, object] = {}
+    exec(snippet, scope)  # noqa: S102 - our own README
+    readme_verify = scope["verify"]
+    now = int(time.time())
+    header = signature_header(SECRET, now, BODY)
+    assert readme_verify(SECRET, header, BODY)  # type: ignore[operator]
+    assert not readme_verify(SECRET, header, BODY + b" ")  # type: ignore[operator]
+    assert not readme_verify(SECRET, signature_header(SECRET, now - 600, BODY), BODY)  # type: ignore[operator]
