@@ -127,13 +127,16 @@ class Deliveries:
             self.launch(partition, delivery)
 
 
-def _parse(event: faust.EventT) -> StatusEvent:
-    return StatusEvent.from_json(event.value)
+def _parse(event: faust.EventT) -> StatusEvent | None:
+    """None for a tombstone (nothing to tell); an unreadable event is a dead letter."""
+    return None if event.value is None else StatusEvent.from_json(event.value)
 
 
 async def webhooks(ctx: StageContext, targets: faust.Table, deliveries: Deliveries,
                    stream: faust.StreamT) -> None:
     async for event, status in ctx.records(stream, STAGE, _parse, skip_stopped=False):
+        if status is None:
+            continue
         key = status.job_id.encode()
         name = event_name(status)
         if status.webhook_url and name is None:
@@ -141,9 +144,11 @@ async def webhooks(ctx: StageContext, targets: faust.Table, deliveries: Deliveri
             if targets.get(key) != target:
                 targets[key] = target
             continue
-        if name is None:
-            continue
         raw = targets.get(key)
+        if name is None:
+            if raw is not None and status.state.final:  # cancelled: no event, nothing to keep
+                del targets[key]
+            continue
         kept = None if raw is None else orjson.loads(raw)
         url = status.webhook_url or (None if kept is None else kept["url"])
         if url is None:
