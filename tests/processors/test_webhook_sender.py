@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from processors.settings import WebhookSettings
+from processors.webhook_book import DeliveryBook
 from processors.webhook_sender import after_attempt, backoff_ceiling, backoff_delay, headers_for
 from processors.webhooks import event_name, new_delivery
 from schemas.status import JobState, StatusEvent
@@ -76,3 +77,16 @@ def test_headers_name_the_delivery_and_sign_only_with_a_secret(secret: str | Non
     assert ("Avatar-Signature" in headers) == (secret is not None)
     if secret:
         assert headers["Avatar-Signature"].startswith("t=1700000000,v1=")
+
+
+def test_the_book_keeps_the_furthest_record_of_a_delivery() -> None:
+    book = DeliveryBook("127.0.0.1:1", "t")
+    first = _delivery()
+    second = after_attempt(first, _attempt(1000.0), ok=False, settings=SETTINGS, rand=lambda: 0.5)
+    book.put(2, second)
+    book.put(2, first)  # this worker's own older record, echoed by the topic later
+    assert book.get(first.delivery_id) == second
+    assert book.pending({2}) == [(2, second)] and book.pending({0, 1}) == []
+    done = after_attempt(second, _attempt(1001.0, 200), ok=True, settings=SETTINGS)
+    book.put(2, done)
+    assert book.pending({2}) == []
