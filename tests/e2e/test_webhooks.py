@@ -6,7 +6,6 @@ its restart under the same delivery id; a URL that is not a public http(s) one i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import threading
 import time
@@ -92,6 +91,50 @@ def receiver() -> Iterator[Receiver]:
         server.server_close()
 
 
+@dataclass
+class HooksWorker:
+    """A webhooks-only worker on topics of their own (another prefix on the session's broker),
+    so that no other worker's webhooks stage sees its jobs."""
+
+    stack: Stack
+    prefix: str
+    env: dict[str, str]
+    kafka: KafkaSettings
+
+    @property
+    def ready(self) -> Path:
+        return self.stack.ready_file_of(self.prefix)
+
+    def start(self) -> None:
+        self.ready.unlink(missing_ok=True)
+        self.stack.spawn(self.prefix, ["worker", "--ready-file", str(self.ready)], self.env)
+
+    async def wait_ready(self) -> None:
+        async def check() -> bool | None:
+            assert self.stack.procs[self.prefix].poll() is None, "the webhooks worker exited"
+            return True if self.ready.exists() else None
+        await poll(check, 90, every_s=0.2)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hooks_worker(stack: Stack) -> Iterator[HooksWorker]:
+    """Started before the module's first test, so that it is ready by the kill test."""
+    prefix = f"hooks{secrets.token_hex(3)}"
+    env = {**WEBHOOK_ENV, "AVATAR_TOPIC_PREFIX": prefix, "AVATAR_STAGES": "webhooks",
+           "AVATAR_APP_ID": f"avatar-stream-{prefix}", "AVATAR_METRICS_PORT": "0"}
+    kafka = KafkaSettings.from_env({**stack._child_env(), **env})
+    asyncio.run(ensure_topics(kafka.bootstrap_servers, kafka.topics.specs(kafka.partitions)))
+    worker = HooksWorker(stack, prefix, env, kafka)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        proc = stack.procs.pop(prefix, None)
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # its topics and group are this module's own: nothing to hand over
+            proc.wait(20)
+
+
 async def test_a_completed_job_is_signed_retried_and_its_attempts_listed(stack: Stack, receiver: Receiver) -> None:
     path = f"/flaky-{secrets.token_hex(4)}"
     receiver.fail_first[path] = 2
@@ -157,50 +200,32 @@ async def _deliveries(stack: Stack, topic: str, delivery_id: str, until: object)
     return [WebhookDelivery.from_json(r.value) for r in records]
 
 
-async def _ready(path: Path, proc_alive: object) -> None:
-    async def check() -> bool | None:
-        assert proc_alive(), "the webhooks worker exited"
-        return True if path.exists() else None
-    await poll(check, 90, every_s=0.2)
-
-
-async def test_a_killed_webhooks_worker_resumes_a_pending_delivery(stack: Stack, receiver: Receiver) -> None:
-    """On topics of their own (another prefix on the session's broker), so that no other
-    worker's webhooks stage sees the job: one webhooks-only worker, SIGKILLed mid-retry."""
-    prefix = f"hooks{secrets.token_hex(3)}"
-    env = {**WEBHOOK_ENV, "AVATAR_TOPIC_PREFIX": prefix, "AVATAR_STAGES": "webhooks",
-           "AVATAR_APP_ID": f"avatar-stream-{prefix}", "AVATAR_METRICS_PORT": "0"}
-    kafka = KafkaSettings.from_env({**stack._child_env(), **env})
-    await ensure_topics(kafka.bootstrap_servers, kafka.topics.specs(kafka.partitions))
-    ready = stack.ready_file_of(prefix)
-
-    def start() -> None:
-        ready.unlink(missing_ok=True)
-        stack.spawn(prefix, ["worker", "--ready-file", str(ready)], env)
-
-    path = f"/down-{prefix}"
+async def test_a_killed_webhooks_worker_resumes_a_pending_delivery(
+        stack: Stack, receiver: Receiver, hooks_worker: HooksWorker) -> None:
+    """The webhooks-only worker SIGKILLed while its receiver is down, started again."""
+    hooks, topics = hooks_worker, hooks_worker.kafka.topics
+    path = f"/down-{hooks.prefix}"
     receiver.down.add(path)
-    start()
     try:
-        await _ready(ready, lambda: stack.procs[prefix].poll() is None)
-        job_id = f"hookjob-{prefix}"
+        await hooks.wait_ready()
+        job_id = f"hookjob-{hooks.prefix}"
         now = time.time()
         running = StatusEvent(job_id=job_id, state=JobState.RUNNING, stage="chunker", at=now,
                               created_at=now, webhook_url=receiver.url(path))
         done = StatusEvent(job_id=job_id, state=JobState.FAILED, stage="tts", at=now + 1, error="tts: boom")
-        await produce(stack, kafka.topics.status, [(job_id.encode(), e.to_json(), None) for e in (running, done)])
+        await produce(stack, topics.status, [(job_id.encode(), e.to_json(), None) for e in (running, done)])
         delivery_id = delivery_id_of(job_id, "job.failed")
-        before = await _deliveries(stack, kafka.topics.webhook_deliveries, delivery_id,
+        before = await _deliveries(stack, topics.webhook_deliveries, delivery_id,
                                    lambda found: any(len(d.attempts) >= 2 for d in found))
         assert all(d.state == "pending" for d in before)
 
-        proc = stack.procs[prefix]
+        proc = stack.procs[hooks.prefix]
         proc.kill()  # SIGKILL: no goodbye, nothing flushed on the way out
         await asyncio.to_thread(proc.wait, 20)
         attempted = len(receiver.of(path))
         receiver.down.discard(path)
-        start()
-        await _ready(ready, lambda: stack.procs[prefix].poll() is None)
+        hooks.start()
+        await hooks.wait_ready()
 
         async def answered() -> Received | None:
             return next((r for r in receiver.of(path)[attempted:] if r.answered == 204), None)
@@ -210,7 +235,7 @@ async def test_a_killed_webhooks_worker_resumes_a_pending_delivery(stack: Stack,
         assert verify(WEBHOOK_SECRET, got.headers["Avatar-Signature"], got.body)
         event = WebhookEvent.from_json(got.body)
         assert (event.event, event.state, event.error) == ("job.failed", "failed", "tts: boom")
-        after = await _deliveries(stack, kafka.topics.webhook_deliveries, delivery_id,
+        after = await _deliveries(stack, topics.webhook_deliveries, delivery_id,
                                   lambda found: any(d.state == "delivered" for d in found))
         final = next(d for d in after if d.state == "delivered")
         # the attempts made before the kill are still on the record: resumed, not made anew
@@ -219,8 +244,3 @@ async def test_a_killed_webhooks_worker_resumes_a_pending_delivery(stack: Stack,
         assert final.attempts[-1].status_code == 204
     finally:
         receiver.down.discard(path)
-        proc = stack.procs.pop(prefix, None)
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            with contextlib.suppress(Exception):
-                proc.wait(20)
