@@ -21,6 +21,7 @@ import faust
 import httpx
 import mode
 import orjson
+from faust.exceptions import PartitionsMismatch
 
 from processors.context import StageContext
 from processors.webhook_book import DeliveryBook
@@ -127,6 +128,24 @@ class Deliveries:
             self.launch(partition, delivery)
 
 
+async def _keep(targets: faust.Table, key: bytes, value: bytes | None, tries: int = 100) -> None:
+    """Sets (or with None deletes) a target. Right after the changelog topic was created, the
+    consumer may not know its partitions yet and Faust refuses the write (PartitionsMismatch):
+    the write waits for the metadata rather than losing the job's webhook."""
+    for attempt in range(tries):
+        try:
+            if value is None:
+                del targets[key]
+            else:
+                targets[key] = value
+            return
+        except PartitionsMismatch:
+            if attempt == tries - 1:
+                raise
+            log.info("webhook-targets changelog not in the metadata yet; retrying")
+            await asyncio.sleep(0.2)
+
+
 def _parse(event: faust.EventT) -> StatusEvent | None:
     """None for a tombstone (nothing to tell); an unreadable event is a dead letter."""
     return None if event.value is None else StatusEvent.from_json(event.value)
@@ -142,12 +161,12 @@ async def webhooks(ctx: StageContext, targets: faust.Table, deliveries: Deliveri
         if status.webhook_url and name is None:
             target = orjson.dumps({"url": status.webhook_url, "created_at": status.created_at})
             if targets.get(key) != target:
-                targets[key] = target
+                await _keep(targets, key, target)
             continue
         raw = targets.get(key)
         if name is None:
             if raw is not None and status.state.final:  # cancelled: no event, nothing to keep
-                del targets[key]
+                await _keep(targets, key, None)
             continue
         kept = None if raw is None else orjson.loads(raw)
         url = status.webhook_url or (None if kept is None else kept["url"])
@@ -164,7 +183,7 @@ async def webhooks(ctx: StageContext, targets: faust.Table, deliveries: Deliveri
             await ctx.app.producer.flush()  # pending on the topic before the status is committed
             deliveries.launch(partition, delivery)
         if raw is not None:
-            del targets[key]
+            await _keep(targets, key, None)
 
 
 def register(ctx: StageContext) -> None:

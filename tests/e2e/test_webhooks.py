@@ -244,3 +244,33 @@ async def test_a_killed_webhooks_worker_resumes_a_pending_delivery(
         assert final.attempts[-1].status_code == 204
     finally:
         receiver.down.discard(path)
+
+
+async def test_an_avatar_ready_event_and_a_redelivered_status_make_one_delivery(
+        stack: Stack, receiver: Receiver, hooks_worker: HooksWorker) -> None:
+    """The avatars stage's final event is avatar.ready; the same final event twice (a
+    redelivery) is the same delivery, sent once."""
+    topics = hooks_worker.kafka.topics
+    await hooks_worker.wait_ready()
+    path = f"/avatar-{hooks_worker.prefix}"
+    avatar_id = f"av-{hooks_worker.prefix}"
+    now = time.time()
+    queued = StatusEvent(job_id=avatar_id, state=JobState.QUEUED, stage="avatars", at=now,
+                         avatar_id=avatar_id, created_at=now, webhook_url=receiver.url(path))
+    ready = StatusEvent(job_id=avatar_id, state=JobState.COMPLETED, stage="avatars", at=now + 1,
+                        avatar_id=avatar_id, message="ready (good)")
+    await produce(stack, topics.status, [(avatar_id.encode(), e.to_json(), None) for e in (queued, ready, ready)])
+
+    async def answered() -> list[Received] | None:
+        got = receiver.of(path)
+        return got or None
+
+    (got,) = await poll(answered, 60)
+    event = WebhookEvent.from_json(got.body)
+    assert (event.event, event.state, event.avatar_id, event.video_url) == ("avatar.ready", "ready", avatar_id, None)
+    assert got.headers["Avatar-Delivery"] == delivery_id_of(avatar_id, "avatar.ready")
+    records = await _deliveries(stack, topics.webhook_deliveries, event.delivery_id,
+                                lambda found: any(d.state == "delivered" for d in found))
+    assert {d.delivery_id for d in records} == {event.delivery_id}
+    assert [len(d.attempts) for d in records] == [0, 1]  # made once, delivered at the first try
+    assert len(receiver.of(path)) == 1

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from core.webhook_targets import AllowList, WebhookTargetError
 from streamer.auth import key_hash
 from streamer.settings import GatewaySettings
 from streamer.webhook_urls import webhook_for
+from tests.streamer.app_util import offline_client
 
 KEY = key_hash("key-one")
 
@@ -41,3 +44,19 @@ def test_settings_parse_and_refuse_bad_items() -> None:
     for bad in ("nodigest", f"{KEY}=ftp://x/", "abc=http://x/"):
         with pytest.raises(ValueError, match="AVATAR_WEBHOOK_URLS"):
             GatewaySettings.from_env({"AVATAR_WEBHOOK_URLS": bad})
+
+
+def test_the_gateway_applies_the_callers_key_url(tmp_path: Path) -> None:
+    """The guard hands the caller's key digest to the handler: that key's (private) URL is
+    checked as the avatar training's webhook and refused, another key's request is not."""
+    other = key_hash("key-two")
+    client, _ = offline_client(tmp_path, dev_mode=False, api_key_hashes=frozenset({KEY, other}),
+                               webhook_urls=((KEY, "http://10.0.0.7/hook"),))
+    upload = {"files": {"file": ("a.jpg", b"\xff\xd8 not really")}, "data": {"name": "A"}}
+    refused = client.post("/api/v1/avatars/train", headers={"X-API-Key": "key-one"}, **upload)
+    assert refused.status_code == 422
+    assert "configured for this API key" in refused.json()["error"]
+    assert refused.json()["detail"] == {"field": "webhook_url"}
+    # no webhook for the other key: the upload is judged, and refused for what it is
+    passed = client.post("/api/v1/avatars/train", headers={"X-API-Key": "key-two"}, **upload)
+    assert passed.status_code == 415
