@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=port_arg, default=None)
     p.set_defaults(fn=cmd_broker)
     p = sub.add_parser("worker", help="run pipeline stages (a Faust worker)")
-    p.add_argument("--stages", default=None, help="comma-separated: chunker,tts,lipsync,encoder,assembler")
+    p.add_argument("--stages", default=None, help="comma-separated: chunker,tts,lipsync,encoder,assembler,avatars,webhooks")
     p.add_argument("--ready-file", default=None, help=argparse.SUPPRESS)
     p.set_defaults(fn=cmd_worker)
     p = sub.add_parser("gateway", help="run the HTTP/WebSocket gateway")

@@ -87,13 +87,15 @@ async def avatars(ctx: StageContext, stream: faust.StreamT) -> None:
             upload.unlink(missing_ok=True)
             continue  # a redelivery after the avatar was stored
         await ctx.report(avatar_id, STAGE, JobState.RUNNING, progress=0.0, avatar_id=avatar_id,
-                         created_at=request.submitted_at, message="preparing", tenant=request.tenant)
+                         created_at=request.submitted_at, message="preparing", tenant=request.tenant,
+                         webhook_url=request.webhook_url)
         try:
             if not upload.is_file():
                 raise FileNotFoundError(f"the upload {request.upload!r} is gone from the store")
             avatar = await _build_reporting(ctx, request, prep)
         except Exception as exc:  # noqa: BLE001 - unusable media, a lost upload or a decoder crash
-            await ctx.fail(avatar_id, STAGE, exc, request.tenant)
+            await ctx.fail(avatar_id, STAGE, exc, tenant=request.tenant, avatar_id=avatar_id,
+                           webhook_url=request.webhook_url)
             continue
         finally:
             upload.unlink(missing_ok=True)

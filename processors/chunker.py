@@ -97,12 +97,13 @@ async def chunker(ctx: StageContext, claims: faust.Table, stream: faust.StreamT)
             exists = ctx.store.has_avatar(request.avatar_id)
             sentences = plan_sentences(request, ctx.settings, exists)
         except (LookupError, ValueError) as exc:
-            await ctx.fail(job_id, STAGE, exc, request.tenant)
+            await ctx.fail(job_id, STAGE, exc, tenant=request.tenant, webhook_url=request.webhook_url)
             continue
         await ctx.report(job_id, STAGE, JobState.RUNNING, progress=0.0, tenant=request.tenant,
                          sentences=len(sentences), avatar_id=request.avatar_id,
                          voice_id=request.voice_id, text_chars=len(request.text),
-                         created_at=request.submitted_at, message="split into sentences")
+                         created_at=request.submitted_at, message="split into sentences",
+                         webhook_url=request.webhook_url)
         for sentence in sentences:
             await ctx.topics.sentences.send(key=job_id.encode(), value=sentence.to_json())
 

@@ -233,9 +233,9 @@ class StageContext:
         event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
         await self.topics.status.send(key=job_id.encode(), value=event.to_json())
 
-    async def fail(self, job_id: str, stage: str, exc: BaseException, tenant: str | None = None) -> None:
+    async def fail(self, job_id: str, stage: str, exc: BaseException, **fields: Any) -> None:
         log.exception("job %s failed in %s", job_id, stage, exc_info=exc)
         self.control.mark(job_id, JobState.FAILED)
         self.metrics.failures.labels(stage, type(exc).__name__).inc()
         await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}",
-                          tenant=tenant)
+                          **fields)

@@ -110,7 +110,7 @@ async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
                 await ctx.send(ctx.topics.segments, job_id, record)
             await ctx.account(job_id, STAGE, meta.seq, video_s=segment.duration_s)
         except Exception as exc:  # noqa: BLE001 - whatever broke, this job fails, the stage goes on
-            await ctx.fail(job_id, STAGE, exc, meta.job.tenant)
+            await ctx.fail(job_id, STAGE, exc, tenant=meta.job.tenant)
             continue
         if meta.is_last:
             await ctx.report(job_id, STAGE, JobState.RUNNING, segments=meta.seq + 1, tenant=meta.job.tenant,

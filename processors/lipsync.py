@@ -222,7 +222,7 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
             meta, window = batch[k]
             job_id = meta.job.job_id
             if isinstance(result, Exception):
-                await ctx.fail(job_id, STAGE, result, meta.job.tenant)
+                await ctx.fail(job_id, STAGE, result, tenant=meta.job.tenant)
             elif not ctx.control.is_stopped(job_id):
                 await ctx.send(ctx.topics.frames, job_id, frame_record(meta, window, *result))
                 frames.inc(meta.n_frames)

@@ -49,6 +49,34 @@ class LipsyncSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """The webhooks stage: signing secret, retry schedule, timeouts and the SSRF allow list."""
+
+    secret: str | None = None  # AVATAR_WEBHOOK_SECRET; without it deliveries go unsigned (a warning)
+    retry_s: float = 3600.0  # how long a delivery is retried before it counts as failed
+    backoff_s: float = 1.0  # the first retry's ceiling; doubles each attempt (full jitter below it)
+    backoff_max_s: float = 300.0
+    timeout_s: float = 10.0  # per attempt
+    allow_hosts: str = ""  # comma list of hosts and CIDRs exempt from the private-address check
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookSettings:
+        settings = cls(
+            secret=env.get("AVATAR_WEBHOOK_SECRET") or None,
+            retry_s=float(env.get("AVATAR_WEBHOOK_RETRY_S", cls.retry_s)),
+            backoff_s=float(env.get("AVATAR_WEBHOOK_BACKOFF_S", cls.backoff_s)),
+            backoff_max_s=float(env.get("AVATAR_WEBHOOK_BACKOFF_MAX_S", cls.backoff_max_s)),
+            timeout_s=float(env.get("AVATAR_WEBHOOK_TIMEOUT_S", cls.timeout_s)),
+            allow_hosts=env.get("AVATAR_WEBHOOK_ALLOW_HOSTS", cls.allow_hosts),
+        )
+        if not (settings.retry_s >= 0 and settings.backoff_s > 0 and settings.timeout_s > 0
+                and settings.backoff_max_s >= settings.backoff_s):
+            raise ValueError("AVATAR_WEBHOOK_RETRY_S must be >= 0, AVATAR_WEBHOOK_BACKOFF_S and "
+                             "AVATAR_WEBHOOK_TIMEOUT_S > 0, AVATAR_WEBHOOK_BACKOFF_MAX_S >= BACKOFF_S")
+        return settings
+
+
+@dataclass(frozen=True)
 class WorkerSettings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     data_dir: Path = DEFAULT_DATA_DIR
@@ -71,6 +99,7 @@ class WorkerSettings:
     lead_s: float = 10.0  # how far ahead of its viewer a job's records are made ("inf": no bound)
     metrics_port: int | None = 9464  # this worker's /metrics (0: any free port; None: not served)
     metrics_addr: str = "0.0.0.0"
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -111,6 +140,7 @@ class WorkerSettings:
             read_ahead=read_ahead,
             read_ahead_mb=read_ahead_mb,
             lead_s=lead_s,
+            webhooks=WebhookSettings.from_env(env),
         )
 
 

@@ -25,6 +25,7 @@ class Topics:
     status: faust.TopicT          # StatusEvent (JSON), compacted
     deadletter: faust.TopicT      # DeadLetterMeta header + original bytes
     usage: faust.TopicT           # UsageRecord (JSON), key job_id/stage/part, compacted
+    webhook_deliveries: faust.TopicT  # WebhookDelivery (JSON), key delivery_id, compacted
 
 
 def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
@@ -47,4 +48,5 @@ def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
         status=topic(names.status),
         deadletter=topic(names.deadletter),
         usage=topic(names.usage),
+        webhook_deliveries=topic(names.webhook_deliveries),
     )

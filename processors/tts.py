@@ -142,7 +142,7 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
             log.warning("job %s: %s; skipped until the sentences before it come again", job.job_id, exc)
             continue
         except Exception as exc:  # noqa: BLE001 - a voice or cursor failure fails this job only
-            await ctx.fail(job.job_id, STAGE, exc, job.tenant)
+            await ctx.fail(job.job_id, STAGE, exc, tenant=job.tenant)
             continue
         for record in spoken.audio:
             await ctx.send(ctx.topics.audio, job.job_id, record)

@@ -14,7 +14,7 @@ from core.logs import logging_config
 from core.metrics import serve
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
-from processors import assembler, avatars, chunker, encoder, lipsync, tts
+from processors import assembler, avatars, chunker, encoder, lipsync, tts, webhooks
 from processors.app import create_app
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
@@ -37,6 +37,7 @@ STAGES: dict[str, Callable[[StageContext], None]] = {
     "encoder": encoder.register,
     "assembler": assembler.register,
     "avatars": avatars.register,
+    "webhooks": webhooks.register,
 }
 
 

@@ -30,6 +30,8 @@ class AvatarTrainRequest(Message):
     size_bytes: int = Field(ge=0)
     submitted_at: float | None = None
     tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN)
+    webhook_url: str | None = Field(None, max_length=2048, description="where avatar.ready or "
+                                    "avatar.failed is POSTed, signed (README: Webhooks)")
 
 
 class AvatarQuality(Message):

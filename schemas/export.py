@@ -31,13 +31,15 @@ from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
 from schemas.tickets import TicketResponse
 from schemas.usage import UsageRecord, UsageReport
+from schemas.webhooks import WebhookDelivery, WebhookDeliveryList, WebhookEvent
 from schemas.workers import WorkerHeartbeat
 
 EXPORTED: tuple[type[Message], ...] = (
     ScriptRequest, Sentence, AudioChunkMeta, FrameChunkMeta, SegmentMeta, StatusEvent, DeadLetterMeta,
     CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
     JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
-    WorkerHeartbeat, Health, UsageRecord, UsageReport, TicketResponse,
+    WorkerHeartbeat, Health, UsageRecord, UsageReport, TicketResponse, WebhookEvent, WebhookDelivery,
+    WebhookDeliveryList,
 )
 
 

@@ -24,6 +24,8 @@ class GenerateRequest(Message):
     avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
     voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
+    webhook_url: str | None = Field(None, max_length=2048, description="http(s) URL that gets the "
+                                    "signed job.completed / job.failed event (README: Webhooks)")
 
 
 class GenerateResponse(Message):

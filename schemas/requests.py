@@ -49,3 +49,5 @@ class ScriptRequest(Message):
     submitted_at: float | None = Field(None, description="unix seconds, for latency accounting")
     tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN,
                         description="the owner: the sha256 hex digest of its API key (set by the gateway)")
+    webhook_url: str | None = Field(None, max_length=2048, description="where the job's final "
+                                    "state is POSTed, signed (README: Webhooks)")

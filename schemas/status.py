@@ -42,3 +42,5 @@ class StatusEvent(Message):
     created_at: float | None = None
     tenant: str = Field(DEFAULT_TENANT, pattern=TENANT_PATTERN, description="the job's owner; once a job "
                         "has one other than `default`, later events do not change it")
+    webhook_url: str | None = Field(None, description="the request's webhook: on the events the "
+                                    "gateway and the first stage write, for the webhooks stage")

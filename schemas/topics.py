@@ -62,6 +62,10 @@ class TopicNames:
     def usage(self) -> str:
         return f"{self.prefix}.usage"
 
+    @property
+    def webhook_deliveries(self) -> str:
+        return f"{self.prefix}.webhook-deliveries"
+
     def specs(self, partitions: int) -> list[TopicSpec]:
         big = {"max.message.bytes": str(MAX_RECORD_BYTES), "retention.ms": str(24 * 3600 * 1000)}
         return [
@@ -83,4 +87,8 @@ class TopicNames:
             TopicSpec(self.usage, partitions, {"cleanup.policy": "compact,delete",
                                                "min.compaction.lag.ms": "0",
                                                "retention.ms": str(400 * 24 * 3600 * 1000)}),
+            # WebhookDelivery JSON, key delivery_id, on the partition of its job's status
+            TopicSpec(self.webhook_deliveries, partitions, {"cleanup.policy": "compact,delete",
+                                                            "min.compaction.lag.ms": "0",
+                                                            "retention.ms": str(30 * 24 * 3600 * 1000)}),
         ]

@@ -11,8 +11,8 @@ from pydantic import Field
 
 from schemas.base import Message
 
-# Every stage a worker can run, in pipeline order (avatars is off the job's path).
-STAGES = ("chunker", "tts", "lipsync", "encoder", "assembler", "avatars")
+# Every stage a worker can run, in pipeline order (avatars and webhooks are off the job's path).
+STAGES = ("chunker", "tts", "lipsync", "encoder", "assembler", "avatars", "webhooks")
 HEARTBEAT_MISSES = 3
 
 

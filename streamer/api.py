@@ -14,16 +14,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from core.voices import is_known_voice
+from core.webhook_targets import WebhookTargetError
 from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
+from streamer.auth import KEY_HASH_SCOPE
 from streamer.disk import low_space
 from streamer.files import file_response
 from streamer.owners import AVATARS, VOICES, Owners
 from streamer.state import GatewayState
 from streamer.tenants import Caller, caller, visible
 from streamer.tickets import UrlSigner, signer_for
+from streamer.webhook_urls import webhook_for
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_OFFSET = 10**9
@@ -120,6 +123,17 @@ def check_request(state: GatewayState, payload: GenerateRequest, who: Caller | N
         raise ApiError(404, f"unknown voice_id {payload.voice_id!r}")
 
 
+async def with_webhook(request: Request, payload: GenerateRequest, field: str = "webhook_url") -> GenerateRequest:
+    """The payload with the webhook its job reports to (streamer/webhook_urls.py); 422 when
+    that URL may not be one."""
+    try:
+        url = await webhook_for(gateway(request).settings, request.scope.get(KEY_HASH_SCOPE),
+                                payload.webhook_url)
+    except WebhookTargetError as exc:
+        raise ApiError(422, str(exc), {"field": field}) from None
+    return payload if url == payload.webhook_url else payload.model_copy(update={"webhook_url": url})
+
+
 def require_space(state: GatewayState) -> None:
     """507 while the media volume is below its free-space threshold (streamer/disk.py)."""
     if (reason := low_space(state)) is not None:
@@ -132,11 +146,13 @@ async def accept(state: GatewayState, payload: GenerateRequest, tenant: str = DE
     now = time.time()
     queued = StatusEvent(job_id=job_id, state=JobState.QUEUED, stage="gateway", at=now, progress=0.0,
                          avatar_id=payload.avatar_id, voice_id=payload.voice_id,
-                         text_chars=len(payload.text), created_at=now, message="accepted", tenant=tenant)
+                         text_chars=len(payload.text), created_at=now, message="accepted", tenant=tenant,
+                         webhook_url=payload.webhook_url)
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
     request = ScriptRequest(job_id=job_id, text=payload.text, avatar_id=payload.avatar_id,
-                            voice_id=payload.voice_id, options=payload.options, submitted_at=now, tenant=tenant)
+                            voice_id=payload.voice_id, options=payload.options, submitted_at=now, tenant=tenant,
+                            webhook_url=payload.webhook_url)
     await state.kafka.send_request(request)
     return GenerateResponse(job_id=job_id, state=JobState.QUEUED, status_url=f"/api/v1/status/{job_id}",
                             stream_url=f"/api/v1/stream/{job_id}", video_url=f"/api/v1/video/{job_id}")
@@ -149,6 +165,7 @@ async def generate(request: Request) -> Response:
     require_space(state)
     who = caller(request)
     check_request(state, payload, who)
+    payload = await with_webhook(request, payload)
     return json_response(await accept(state, payload, who.tenant), 202)
 
 

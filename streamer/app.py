@@ -26,6 +26,7 @@ from streamer import (
     speech_api,
     tickets_api,
     usage_api,
+    webhooks_api,
 )
 from streamer.api import ApiError, error
 from streamer.auth import GuardMiddleware
@@ -102,6 +103,7 @@ def create_app(settings: GatewaySettings) -> Starlette:
         *openapi.routes,
         *player.routes,
         *tickets_api.routes,
+        *webhooks_api.routes,
     ]
     # Outermost first: errors made by any layer below become JSON; CORS answers preflights
     # before the guard asks for a key.

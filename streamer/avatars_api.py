@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from core.webhook_targets import WebhookTargetError
 from models.avatars.avatar import AvatarSummary
 from models.avatars.media_read import MediaTooLargeError, UnusableMediaError, probe_media
 from schemas.avatars import (
@@ -31,7 +32,9 @@ from schemas.avatars import (
 from schemas.base import AVATAR_ID_PATTERN, no_control_chars
 from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.status import JobState, StatusEvent
+from schemas.webhooks import MAX_WEBHOOK_URL_CHARS
 from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response, require_space
+from streamer.auth import KEY_HASH_SCOPE
 from streamer.files import file_response
 from streamer.kafka_io import NotConnectedError
 from streamer.owners import AVATARS, Owners
@@ -39,6 +42,7 @@ from streamer.state import GatewayState
 from streamer.tenants import caller
 from streamer.tickets import signer_for
 from streamer.uploads import UploadError, hide_path, receive_upload
+from streamer.webhook_urls import webhook_for
 
 _STATES: dict[JobState, AvatarState] = {JobState.QUEUED: "queued", JobState.RUNNING: "running",
                                         JobState.FAILED: "failed", JobState.CANCELLED: "failed"}
@@ -98,6 +102,16 @@ async def _send_train(state: GatewayState, request: AvatarTrainRequest) -> None:
         raise ApiError(503, str(exc)) from None
 
 
+async def avatar_webhook(request: Request, given: str | None) -> str | None:
+    """The training's webhook (the `webhook_url` part, else the key's), checked: 422 if refused."""
+    if given is not None and len(given) > MAX_WEBHOOK_URL_CHARS:
+        raise ApiError(422, f"'webhook_url' is over {MAX_WEBHOOK_URL_CHARS} characters")
+    try:
+        return await webhook_for(gateway(request).settings, request.scope.get(KEY_HASH_SCOPE), given)
+    except WebhookTargetError as exc:
+        raise ApiError(422, f"'webhook_url': {exc}", {"field": "webhook_url"}) from None
+
+
 async def train(request: Request) -> Response:
     """Upload a video or photo (multipart `file`, `name`); it becomes an avatar."""
     state = gateway(request)
@@ -119,6 +133,7 @@ async def train(request: Request) -> Response:
             no_control_chars(name)
         except ValueError as exc:
             raise ApiError(422, f"'name': {exc}") from None
+        webhook_url = await avatar_webhook(request, upload.fields.get("webhook_url") or None)
         try:
             info = await run_in_threadpool(probe_media, part, limits.max_pixels)
         except UnusableMediaError as exc:  # the decoder names the file it read: not for clients
@@ -132,11 +147,13 @@ async def train(request: Request) -> Response:
     Owners(state.store.root).set(AVATARS, avatar_id, tenant)
     queued = StatusEvent(job_id=avatar_id, state=JobState.QUEUED, stage=AVATAR_STAGE, at=now, progress=0.0,
                          avatar_id=avatar_id, created_at=now, tenant=tenant,
-                         message=f"uploaded {info.kind} {info.width}x{info.height} ({info.container})")
+                         message=f"uploaded {info.kind} {info.width}x{info.height} ({info.container})",
+                         webhook_url=webhook_url)
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
     await _send_train(state, AvatarTrainRequest(avatar_id=avatar_id, name=name, upload=avatar_id,
-                                                size_bytes=upload.file_bytes, submitted_at=now, tenant=tenant))
+                                                size_bytes=upload.file_bytes, submitted_at=now, tenant=tenant,
+                                                webhook_url=webhook_url))
     return json_response(AvatarTrainResponse(avatar_id=avatar_id, state="queued",
                                              status_url=f"/api/v1/avatars/{avatar_id}"), 202)
 

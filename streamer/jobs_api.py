@@ -23,6 +23,7 @@ from streamer.api import (
     read_model,
     require_space,
     with_urls,
+    with_webhook,
 )
 from streamer.jobs import DELETE_STAGE
 from streamer.state import GatewayState
@@ -88,7 +89,9 @@ async def batch(request: Request) -> Response:
         except ApiError as exc:
             message = f"scripts[{index}]: {exc.message}"
             raise ApiError(exc.status_code, message, {"index": index}) from None
-    jobs = [await accept(state, script, who.tenant) for script in payload.scripts]
+    scripts = [await with_webhook(request, script, f"scripts[{index}].webhook_url")
+               for index, script in enumerate(payload.scripts)]
+    jobs = [await accept(state, script, who.tenant) for script in scripts]
     return json_response(BatchResponse(jobs=jobs), 202)
 
 

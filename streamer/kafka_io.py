@@ -23,8 +23,10 @@ from schemas.requests import ScriptRequest
 from schemas.status import StatusEvent
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.usage import UsageRecord
+from schemas.webhooks import WebhookDelivery
 from schemas.workers import WorkerHeartbeat
 from streamer.jobs import JobBoard, JobView
+from streamer.webhook_board import WebhookBoard
 from streamer.workers import WorkerBoard
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,7 @@ class GatewayKafka:
         self._producer: AIOKafkaProducer | None = None
         self._consumers: list[AIOKafkaConsumer] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.webhooks = WebhookBoard()
 
     async def start(self) -> None:
         names = self._kafka.topics
@@ -57,6 +60,7 @@ class GatewayKafka:
         await self._follow(names.captions, from_start=False, handle=self._on_captions)
         await self._follow(names.workers, from_start=True, handle=self._on_heartbeat)
         await self._follow(names.usage, from_start=True, handle=self._on_usage)
+        await self._follow(names.webhook_deliveries, from_start=True, handle=self._on_webhook)
 
     async def _follow(self, topic: str, from_start: bool, handle: Callable[[ConsumerRecord], None]) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self._kafka.bootstrap_servers, group_id=None,
@@ -103,6 +107,10 @@ class GatewayKafka:
     def _on_usage(self, record: ConsumerRecord) -> None:
         if record.value is not None:
             self._board.apply_usage(UsageRecord.from_json(record.value))
+
+    def _on_webhook(self, record: ConsumerRecord) -> None:
+        if record.value is not None:
+            self.webhooks.apply(WebhookDelivery.from_json(record.value))
 
     async def send_usage(self, usage: UsageRecord) -> None:
         await self._connected().send_and_wait(self._kafka.topics.usage, usage.to_json(), key=usage.key)

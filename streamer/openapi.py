@@ -31,6 +31,7 @@ from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, Voic
 from schemas.status import JobState
 from schemas.tickets import TicketResponse
 from schemas.usage import UsageReport
+from schemas.webhooks import MAX_WEBHOOK_URL_CHARS, WebhookDeliveryList
 from schemas.ws import WsCaptions, WsEnd, WsError, WsInit, WsStatus
 from streamer import avatars_api, jobs_api
 from streamer.api import MAX_OFFSET
@@ -74,7 +75,9 @@ PATH_PARAMS: dict[str, Schema] = {"job_id": {"type": "string", "pattern": JOB_ID
 AVATAR_FORM: Schema = {"type": "object", "required": ["file", "name"], "properties": {
     "file": {**_BINARY, "description": "a video (MP4, MOV, WebM, MKV) or photo (JPEG, PNG, WebP), "
                                        "at most AVATAR_UPLOAD_MAX_BYTES; its type is decided by decoding"},
-    "name": _text(1, MAX_AVATAR_NAME_CHARS)}}
+    "name": _text(1, MAX_AVATAR_NAME_CHARS),
+    "webhook_url": {"type": "string", "maxLength": MAX_WEBHOOK_URL_CHARS,
+                    "description": "http(s) URL for the signed avatar.ready / avatar.failed event"}}}
 CLONE_FORM: Schema = {"type": "object", "required": ["files", "name"], "properties": {
     "files": {"type": "array", "minItems": 1, "maxItems": MAX_CLONE_FILES,
               "items": {**_BINARY, "description": f"an audio sample, at most {MAX_CLONE_FILE_BYTES} bytes"}},
@@ -130,6 +133,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         Query("ticket", {"type": "string"}, "from POST /api/v1/jobs/{job_id}/ticket, instead of a key "
                                             "(or as Sec-WebSocket-Protocol `ticket.<ticket>`)"))),
     ("POST", "/api/v1/jobs/{job_id}/ticket"): Operation(None, {200: TicketResponse, 400: _E, 404: _E}),
+    ("GET", "/api/v1/jobs/{job_id}/webhooks"): Operation(None, {200: WebhookDeliveryList, 400: _E, 404: _E}),
 }
 # What the guard (streamer/auth.py) may answer before any handler: to every /api/ operation,
 # and to those that carry a body or change something.

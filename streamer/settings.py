@@ -17,6 +17,7 @@ from core.settings import (
     data_dir_from,
     log_level_from,
 )
+from core.webhook_targets import AllowList, WebhookTargetError, host_of
 from schemas.workers import STAGES
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -45,6 +46,24 @@ def _stages(value: str | None) -> tuple[str, ...]:
         raise ValueError(f"AVATAR_EXPECTED_STAGES: unknown stages {sorted(unknown)}; "
                          f"choose from {', '.join(STAGES)}")
     return stages
+
+
+def _webhook_urls(raw: str) -> tuple[tuple[str, str], ...]:
+    """AVATAR_WEBHOOK_URLS: `key_sha256=url` items, comma or newline separated."""
+    pairs = []
+    for item in (i.strip() for i in raw.replace("\n", ",").split(",")):
+        if not item:
+            continue
+        digest, sep, url = item.partition("=")
+        digest = digest.strip().lower()
+        if not sep or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise ValueError("AVATAR_WEBHOOK_URLS: each item is <sha256 hex of an API key>=<url>")
+        try:
+            host_of(url.strip())
+        except WebhookTargetError as exc:
+            raise ValueError(f"AVATAR_WEBHOOK_URLS: {exc}") from None
+        pairs.append((digest, url.strip()))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -116,6 +135,8 @@ class GatewaySettings:
     signing_secret: str | None = field(default=None, repr=False)  # tickets, signed URLs; None: random
     ticket_ttl_s: float = 60.0
     signed_url_ttl_s: float = 3600.0
+    webhook_urls: tuple[tuple[str, str], ...] = ()  # (API key sha256, URL): a key's default webhook
+    webhook_allow: AllowList = field(default_factory=AllowList)  # exempt from the private-address check
 
     @property
     def auth_required(self) -> bool:
@@ -161,4 +182,6 @@ class GatewaySettings:
             signing_secret=env.get("AVATAR_SIGNING_SECRET") or None,
             ticket_ttl_s=float(env.get("AVATAR_TICKET_TTL_S", cls.ticket_ttl_s)),
             signed_url_ttl_s=float(env.get("AVATAR_SIGNED_URL_TTL_S", cls.signed_url_ttl_s)),
+            webhook_urls=_webhook_urls(env.get("AVATAR_WEBHOOK_URLS", "")),
+            webhook_allow=AllowList.parse(env.get("AVATAR_WEBHOOK_ALLOW_HOSTS", "")),
         )

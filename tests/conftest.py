@@ -12,6 +12,9 @@ from cli.stack import Stack
 from tests.fakes.elevenlabs_server import FakeElevenLabs
 
 pytest_plugins = ["tests.fakes.conftest_fixtures"]  # the fake ElevenLabs server's fixtures
+WEBHOOK_SECRET = "test-webhook-secret"
+WEBHOOK_ENV = {"AVATAR_WEBHOOK_SECRET": WEBHOOK_SECRET, "AVATAR_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+               "AVATAR_WEBHOOK_BACKOFF_S": "0.2", "AVATAR_WEBHOOK_BACKOFF_MAX_S": "0.5"}
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +25,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_elevenlabs: FakeElevenL
                ELEVENLABS_STALL_TIMEOUT_S="2")
     env.update(AVATAR_TTS_DETERMINISTIC="1", AVATAR_LOG_LEVEL="INFO")
     env.update(AVATAR_METRICS_PORT="0")  # any free port (in the ready file): never a taken one
+    env.update(WEBHOOK_ENV)  # signed webhooks to a receiver on loopback, retried fast
     data_dir: Path = tmp_path_factory.mktemp("stack")
     with Stack(data_dir, env=env) as running:
         yield running

@@ -15,7 +15,7 @@ from cli.client import submit
 from cli.faults import watch_timed
 from cli.stack import Stack
 
-MAIN_STAGES = ("chunker", "tts", "encoder", "assembler", "avatars")
+MAIN_STAGES = ("chunker", "tts", "encoder", "assembler", "avatars", "webhooks")
 TEXT = "Two groups of workers share this job. One speaks it, the other moves the lips."
 
 

@@ -18,7 +18,7 @@ from core.store import MediaStore
 from models.avatars.avatar import save_avatar
 from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from models.lipsync.animator import MouthAnimator
-from processors import assembler, avatars, chunker, encoder, lipsync, tts
+from processors import assembler, avatars, chunker, encoder, lipsync, tts, webhooks
 from processors.context import StageContext
 from processors.heartbeat import Heartbeat, lag_by_stage, partitions_by_topic, write_ready_file
 from processors.in_hand import InHandSensor, JobsInHand
@@ -38,6 +38,7 @@ def test_each_stage_is_its_module_agent_on_its_topic(tmp_path: Path) -> None:
         "encoder": (encoder.encoder, names.frames),
         "assembler": (assembler.assembler, names.segments),
         "avatars": (avatars.avatars, names.avatars),
+        "webhooks": (webhooks.webhooks, names.status),
     }
     assert set(app.agents) == set(expected)
     contexts = set()

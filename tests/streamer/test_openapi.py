@@ -55,6 +55,10 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("POST", "/api/v1/tts", "/api/v1/tts", {"json": {"text": "Hi.", "voice_id": "piper:nobody"}}),
     ("POST", "/api/v1/tts", "/api/v1/tts", {"json": {"text": ""}}),
     ("POST", "/api/v1/tts", "/api/v1/tts", {"content": b"{}"}),
+    ("POST", "/api/v1/generate", "/api/v1/generate", {"json": {"text": "Hi.", "webhook_url": "http://10.0.0.1/"}}),
+    ("GET", "/api/v1/jobs/{job_id}/webhooks", "/api/v1/jobs/done/webhooks", {}),
+    ("GET", "/api/v1/jobs/{job_id}/webhooks", "/api/v1/jobs/nope/webhooks", {}),
+    ("GET", "/api/v1/jobs/{job_id}/webhooks", "/api/v1/jobs/-x/webhooks", {}),
 ]
 
 
