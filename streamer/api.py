@@ -19,7 +19,6 @@ from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.status import JobState, StatusEvent
-from streamer.auth import KEY_HASH_SCOPE
 from streamer.disk import low_space
 from streamer.files import file_response
 from streamer.owners import AVATARS, VOICES, Owners
@@ -127,7 +126,7 @@ async def with_webhook(request: Request, payload: GenerateRequest, field: str = 
     """The payload with the webhook its job reports to (streamer/webhook_urls.py); 422 when
     that URL may not be one."""
     try:
-        url = await webhook_for(gateway(request).settings, request.scope.get(KEY_HASH_SCOPE),
+        url = await webhook_for(gateway(request).settings, caller(request).tenant,
                                 payload.webhook_url)
     except WebhookTargetError as exc:
         raise ApiError(422, str(exc), {"field": field}) from None

@@ -36,7 +36,6 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 WS_CODE_UNAUTHORIZED, WS_CODE_FORBIDDEN, WS_CODE_RATE_LIMITED = 4401, 4403, 4429
 
 
-KEY_HASH_SCOPE = "avatar.key_hash"  # the caller's key digest, None in dev mode
 
 
 def key_hash(key: str) -> str:
@@ -125,7 +124,6 @@ class GuardMiddleware:
         wait_s = self.limiter.take(who.tenant) if self.settings.auth_required else 0.0
         if wait_s > 0:
             return await self._refuse(scope, receive, send, 429, "rate limit exceeded", WS_CODE_RATE_LIMITED, wait_s)
-        scope[KEY_HASH_SCOPE] = who  # for per-key settings (AVATAR_WEBHOOK_URLS)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
         await self._limited_body(scope, receive, send)

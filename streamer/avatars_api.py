@@ -34,7 +34,6 @@ from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.status import JobState, StatusEvent
 from schemas.webhooks import MAX_WEBHOOK_URL_CHARS
 from streamer.api import MAX_OFFSET, ApiError, gateway, int_param, json_response, require_space
-from streamer.auth import KEY_HASH_SCOPE
 from streamer.files import file_response
 from streamer.kafka_io import NotConnectedError
 from streamer.owners import AVATARS, Owners
@@ -107,7 +106,7 @@ async def avatar_webhook(request: Request, given: str | None) -> str | None:
     if given is not None and len(given) > MAX_WEBHOOK_URL_CHARS:
         raise ApiError(422, f"'webhook_url' is over {MAX_WEBHOOK_URL_CHARS} characters")
     try:
-        return await webhook_for(gateway(request).settings, request.scope.get(KEY_HASH_SCOPE), given)
+        return await webhook_for(gateway(request).settings, caller(request).tenant, given)
     except WebhookTargetError as exc:
         raise ApiError(422, f"'webhook_url': {exc}", {"field": "webhook_url"}) from None
 
