@@ -9,16 +9,14 @@ request that reuses a job_id, and copies it to note a refusal without changing t
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import ConsumerRecord
 
-from core.settings import FOLLOW_FETCH_WAIT_MS
+from processors.topic_follower import TopicFollower
 from schemas.status import JobState, StatusEvent
 
 log = logging.getLogger(__name__)
@@ -37,20 +35,13 @@ def keeps(kept: JobState | None, incoming: JobState) -> bool:
     return kept is not None and kept.final and not incoming.final
 
 
-class JobControl:
+class JobControl(TopicFollower):
     def __init__(self, bootstrap_servers: str, status_topic: str, remember: int = 100_000) -> None:
-        self._bootstrap = bootstrap_servers
-        self._topic = status_topic
+        super().__init__(bootstrap_servers, status_topic)
         self._remember = remember
         self._stopped: OrderedDict[str, JobState] = OrderedDict()
         self._latest: OrderedDict[str, _Latest] = OrderedDict()
         self._callbacks: list[Callable[[str], None]] = []
-        self._consumer: AIOKafkaConsumer | None = None
-        self._partitions: list[TopicPartition] = []
-        self._read_to: dict[int, int] = {}  # partition -> offset after the last record read
-        self._progress = asyncio.Event()
-        self._started = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def is_stopped(self, job_id: str) -> bool:
         return job_id in self._stopped
@@ -85,65 +76,10 @@ class JobControl:
         while len(self._latest) > self._remember:
             self._latest.popitem(last=False)
 
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
-                                    fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS)
-        await consumer.start()
-        self._consumer = consumer
-        partitions = consumer.partitions_for_topic(self._topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()  # the topic may be new to this client
-            partitions = consumer.partitions_for_topic(self._topic) or set()
-        self._partitions = [TopicPartition(self._topic, p) for p in sorted(partitions)]
-        consumer.assign(self._partitions)
-        await consumer.seek_to_beginning(*self._partitions)
-        self._task = asyncio.create_task(self._read(consumer), name="job-control")
-        self._started.set()
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> None:
-        async for record in consumer:
-            self._read_to[record.partition] = record.offset + 1
-            self._progress.set()
-            try:
-                event = StatusEvent.from_json(record.value or b"")
-            except ValueError:
-                continue  # not ours to judge; the gateway logs unreadable status records
-            self._remember_event(event, record.value or b"")
-            self.mark(event.job_id, event.state)
-
-    async def sync(self, timeout_s: float = 10.0) -> bool:
-        """Waits until every event already in the topic has been read, so `latest` answers
-        with all of them; False, with a warning, when that takes over `timeout_s`."""
+    def on_record(self, record: ConsumerRecord) -> None:
         try:
-            await asyncio.wait_for(self._read_to_end(), timeout_s)
-            return True
-        except TimeoutError:
-            log.warning("status topic not read to its end within %.1f s", timeout_s)
-        except Exception:  # the broker is away: judge from what was read
-            log.exception("could not sync with the status topic")
-        return False
-
-    async def _read_to_end(self) -> None:
-        await self._started.wait()
-        consumer = self._consumer
-        if consumer is None:
-            raise RuntimeError("job control is stopped")
-        ends = await consumer.end_offsets(self._partitions)
-        while True:
-            self._progress.clear()
-            # the position covers a partition whose last offsets hold no record
-            behind = [tp for tp, end in ends.items()
-                      if self._read_to.get(tp.partition, 0) < end and await consumer.position(tp) < end]
-            if not behind:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._progress.wait(), 0.5)
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()
+            event = StatusEvent.from_json(record.value or b"")
+        except ValueError:
+            return  # a tombstone, or not ours to judge: the gateway logs unreadable records
+        self._remember_event(event, record.value or b"")
+        self.mark(event.job_id, event.state)
