@@ -61,13 +61,15 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     from processors.settings import WorkerSettings
-    from processors.worker import run_worker
 
     env = {**os.environ, "AVATAR_DATA_DIR": args.data_dir}  # settings read it, as `up`'s children do
     if args.stages:
         env["AVATAR_STAGES"] = args.stages
     settings = WorkerSettings.from_env(env)
     ensure_broker_reachable(settings.kafka.bootstrap_servers)
+    # Faust and the models take seconds to import: after the check, so a wrong address is said at once
+    from processors.worker import run_worker
+
     run_worker(settings, Path(args.ready_file) if args.ready_file else None)
     return 0
 
