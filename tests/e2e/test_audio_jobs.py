@@ -1,0 +1,64 @@
+"""An audio-driven job on the real broker stack: a WAV uploaded to POST /api/v1/generate
+streams its segments and ends as an MP4 whose audio is the upload's, as long as it to a
+frame; DELETE removes the stored upload with the job's other files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+
+from cli.client import watch
+from cli.stack import Stack
+from core.store import MediaStore
+from models.media.assemble import probe
+from tests.e2e.gateway_util import wait_for_video
+from tests.models.speech.audio_fixtures import write_audio
+
+DURATION_S = 10.0
+FRAME_S = 1 / 25
+
+
+def _loudness_by_second(path: Path) -> np.ndarray:
+    """RMS per second of the MP4's audio: the fixture tone gets louder as it goes."""
+    with av.open(str(path)) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=16_000)
+        samples = np.concatenate([out.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
+                                  for out in resampler.resample(frame)]).astype(np.float64)
+    whole = samples[: len(samples) // 16_000 * 16_000].reshape(-1, 16_000)
+    return np.sqrt((whole**2).mean(axis=1))
+
+
+async def test_an_uploaded_wav_streams_and_ends_as_an_mp4_of_its_length(stack: Stack, tmp_path: Path) -> None:
+    wav = write_audio(tmp_path / "voice", "wav", DURATION_S)
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=stack.url, timeout=30) as http:
+        response = await http.post("/api/v1/generate", files={"audio": ("voice.wav", wav.read_bytes(), "audio/wav")},
+                                   data={"options": '{"fps": 25}'})
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        stored = MediaStore(stack.data_dir).job_dir(job_id) / "audio"
+        assert [p.name for p in stored.iterdir()] == ["source"]  # under the job's own folder
+        result = await watch(stack.url, job_id, started, timeout_s=60)
+        seqs = [m.seq for m in result.media]
+        assert seqs == list(range(len(seqs))) and len(seqs) >= 3
+        assert result.messages[-1]["type"] == "end"
+        assert all(not m["words"] for m in result.messages if m["type"] == "captions")  # no captions
+        streamed_s = sum(m.duration_s for m in result.media)
+        assert abs(streamed_s - DURATION_S) <= FRAME_S + 1e-6
+
+        out = tmp_path / "job.mp4"
+        await wait_for_video(stack.url, job_id, out)
+        info = probe(out)
+        assert abs(info.audio_duration_s - DURATION_S) <= FRAME_S + 1e-6, info
+        assert abs(info.video_duration_s - info.audio_duration_s) <= FRAME_S + 1e-6, info
+        loudness = _loudness_by_second(out)
+        assert loudness[-1] > 2.5 * loudness[0], loudness  # the upload's sound, not a voice's
+
+        status = (await http.get(f"/api/v1/status/{job_id}")).json()
+        assert status["state"] == "completed" and status["voice_id"] == "own-audio"
+        assert (await http.delete(f"/api/v1/jobs/{job_id}")).status_code == 200
+        assert not stored.exists()
