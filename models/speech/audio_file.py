@@ -100,13 +100,13 @@ def decode_piece(path: Path, start_sample: int, end_sample: int | None) -> np.nd
         raise NotAudioFileError("no audio stream in the file") from None
 
 
-def _decode_piece(path: Path, start_sample: int, end_sample: int | None) -> np.ndarray:
+def _decode_piece(path: Path, start_sample: int, end_sample: int | None, seek: bool = True) -> np.ndarray:
     start_s = start_sample / OUT_RATE_HZ
     with av.open(str(path), mode="r") as container:
         stream = container.streams.audio[0]
         origin = _origin_s(stream)
-        seek_s = start_s - _SEEK_MARGIN_S
-        if seek_s > 0 and stream.time_base is not None:
+        seek_s = start_s - _SEEK_MARGIN_S if seek and stream.time_base is not None else 0.0
+        if seek_s > 0:
             container.seek(math.floor((origin + seek_s) / stream.time_base), backward=True, stream=stream)
         resampler = av.AudioResampler(format="s16", layout="mono", rate=OUT_RATE_HZ)
         parts: list[np.ndarray] = []
@@ -114,7 +114,9 @@ def _decode_piece(path: Path, start_sample: int, end_sample: int | None) -> np.n
         have = 0
         for frame in container.decode(stream):
             if first is None:
-                first = 0 if frame.time is None or seek_s <= 0 else round((frame.time - origin) * OUT_RATE_HZ)
+                if seek_s > 0 and frame.time is None:  # no timestamps to find the piece by
+                    return _decode_piece(path, start_sample, end_sample, seek=False)
+                first = 0 if seek_s <= 0 else round((frame.time - origin) * OUT_RATE_HZ)
             for out in resampler.resample(frame):
                 parts.append(out.to_ndarray().reshape(-1))
                 have += out.samples
