@@ -77,7 +77,10 @@ def probe_audio_file(path: Path, max_duration_s: float) -> AudioFileInfo:
                 raise EmptyAudioError("the audio has no samples (0 s long)")
             return AudioFileInfo(container.format.name, stream.codec_context.name, rate,
                                  stream.codec_context.channels, duration)
-    except av.FFmpegError as exc:
+    except (NotAudioFileError, AudioTooLongError, EmptyAudioError):
+        raise
+    except (av.FFmpegError, ValueError, TypeError, OverflowError, ZeroDivisionError) as exc:
+        # FFmpeg's errors name the file: only the kind is told
         raise NotAudioFileError(f"not decodable audio ({type(exc).__name__})") from None
 
 
