@@ -1,10 +1,12 @@
 """An audio-driven job on the real broker stack: a WAV uploaded to POST /api/v1/generate
 streams its segments and ends as an MP4 whose audio is the upload's, as long as it to a
-frame; DELETE removes the stored upload with the job's other files."""
+frame; DELETE removes the stored upload with the job's other files. A request written to
+Kafka names a file in the job's audio folder instead."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from pathlib import Path
 
 import av
@@ -15,7 +17,9 @@ from cli.client import watch
 from cli.stack import Stack
 from core.store import MediaStore
 from models.media.assemble import probe
-from tests.e2e.gateway_util import wait_for_video
+from schemas.requests import ScriptRequest
+from tests.e2e.gateway_util import final_status, wait_for_video
+from tests.e2e.kafka_util import produce
 from tests.models.speech.audio_fixtures import write_audio
 
 DURATION_S = 10.0
@@ -62,3 +66,19 @@ async def test_an_uploaded_wav_streams_and_ends_as_an_mp4_of_its_length(stack: S
         assert status["state"] == "completed" and status["voice_id"] == "own-audio"
         assert (await http.delete(f"/api/v1/jobs/{job_id}")).status_code == 200
         assert not stored.exists()
+
+
+async def test_a_kafka_request_names_a_file_in_the_jobs_audio_folder(stack: Stack, tmp_path: Path) -> None:
+    """A producer on the shared media store: the file first, then the request; a request
+    naming no file fails its job with the reason."""
+    job_id, missing = f"kafka-audio-{uuid.uuid4().hex[:8]}", f"kafka-audio-{uuid.uuid4().hex[:8]}"
+    path = MediaStore(stack.data_dir).job_audio_path(job_id, "clip.mp3")
+    path.parent.mkdir(parents=True)
+    write_audio(tmp_path / "clip", "mp3", 3.0).rename(path)
+    requests = [ScriptRequest(job_id=j, audio_upload="clip.mp3", submitted_at=time.time()) for j in (job_id, missing)]
+    await produce(stack, stack.topics.requests, [(r.job_id.encode(), r.to_json(), None) for r in requests])
+    failed = await final_status(stack.url, missing, timeout_s=60)
+    assert failed["state"] == "failed" and "no audio file 'clip.mp3'" in str(failed["error"]), failed
+    out = tmp_path / "kafka.mp4"
+    await wait_for_video(stack.url, job_id, out)
+    assert abs(probe(out).audio_duration_s - 3.0) <= FRAME_S + 1e-6
