@@ -12,6 +12,7 @@ import os
 import shutil
 import time
 import uuid
+from pathlib import Path
 
 import orjson
 from pydantic import ValidationError
@@ -71,14 +72,14 @@ def check_avatar(state: GatewayState, avatar_id: str, who: Caller) -> None:
         raise ApiError(404, f"unknown avatar_id {avatar_id!r}")
 
 
-async def probe(state: GatewayState, path: os.PathLike[str]) -> AudioFileInfo:
+async def probe(state: GatewayState, path: Path) -> AudioFileInfo:
     """415 when not decodable audio, 422 when empty or too long; no server path in the message."""
     try:
         return await run_in_threadpool(probe_audio_file, path, state.settings.audio_max_s)
     except NotAudioFileError as exc:
-        raise ApiError(415, hide_path(str(exc), path, "the upload")) from None  # type: ignore[arg-type]
+        raise ApiError(415, hide_path(str(exc), path, "the upload")) from None
     except (AudioTooLongError, EmptyAudioError) as exc:
-        raise ApiError(422, hide_path(str(exc), path, "the upload"),  # type: ignore[arg-type]
+        raise ApiError(422, hide_path(str(exc), path, "the upload"),
                        {"max_s": state.settings.audio_max_s}) from None
 
 
