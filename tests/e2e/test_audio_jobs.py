@@ -82,3 +82,27 @@ async def test_a_kafka_request_names_a_file_in_the_jobs_audio_folder(stack: Stac
     out = tmp_path / "kafka.mp4"
     await wait_for_video(stack.url, job_id, out)
     assert abs(probe(out).audio_duration_s - 3.0) <= FRAME_S + 1e-6
+
+
+async def test_the_player_starts_an_audio_job_from_a_chosen_file(stack: Stack, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    from tests.e2e.test_player_browser import ARGS, CHROMIUM
+
+    wav = write_audio(tmp_path / "voice", "wav", 3.0)
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(stack.url + "/")
+            await page.evaluate("window.player.ready")
+            await page.set_input_files("#audiofile", str(wav))
+            await page.click("#go")
+            await page.locator("#download").wait_for(state="visible", timeout=60_000)
+            assert await page.evaluate("window.player.errors") == []
+            job_id = await page.evaluate("window.player.jobId")
+        finally:
+            await browser.close()
+    async with httpx.AsyncClient(base_url=stack.url) as http:
+        status = (await http.get(f"/api/v1/status/{job_id}")).json()
+    assert status["state"] == "completed" and status["voice_id"] == "own-audio", status
