@@ -75,3 +75,14 @@ def test_the_fields_are_checked_as_the_json_bodys(tmp_path: Path, wav: bytes) ->
 def test_a_form_without_the_audio_part_is_a_400(tmp_path: Path) -> None:
     status, body = _post(tmp_path / "store", None)
     assert status == 400 and "'audio'" in body["error"]
+
+
+def test_openapi_documents_both_bodies_and_the_audio_limits(tmp_path: Path) -> None:
+    client, _ = offline_client(tmp_path)
+    operation = client.get("/openapi.json").json()["paths"]["/api/v1/generate"]["post"]
+    content = operation["requestBody"]["content"]
+    assert set(content) == {"application/json", "multipart/form-data"}
+    form = content["multipart/form-data"]["schema"]
+    assert form["required"] == ["audio"] and form["properties"]["audio"]["format"] == "binary"
+    assert "AVATAR_AUDIO_MAX_S" in form["description"]
+    assert {"400", "404", "413", "415", "422"} <= set(operation["responses"])
