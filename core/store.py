@@ -164,3 +164,7 @@ class MediaStore:
             if newest < before:
                 idle.append(folder.name)
         return idle
+
+    def job_audio_path(self, job_id: str, name: str) -> Path:
+        """An audio job's own file (`jobs/{id}/audio/{name}`): deleted with the job's files."""
+        return self.job_dir(job_id) / "audio" / _safe_name(name)

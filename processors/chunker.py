@@ -16,6 +16,7 @@ import faust
 
 from core.voices import is_known_voice
 from models.speech.sentences import split_sentences
+from processors.audio_pieces import plan_audio_pieces
 from processors.context import StageContext
 from processors.request_claims import IncomingRequest, Verdict, judge, notice, read_request, refusal
 from processors.settings import WorkerSettings
@@ -38,7 +39,7 @@ def plan_sentences(request: ScriptRequest, settings: WorkerSettings,
         raise LookupError(f"unknown avatar_id {request.avatar_id!r}")
     if not is_known_voice(request.voice_id, settings.elevenlabs):
         raise LookupError(f"unknown voice_id {request.voice_id!r}")
-    pieces = split_sentences(request.text, max_chars=settings.max_sentence_chars,
+    pieces = split_sentences(request.text or "", max_chars=settings.max_sentence_chars,
                              first_max_chars=settings.first_sentence_chars,
                              max_script_chars=settings.max_script_chars)
     if not pieces:
@@ -95,13 +96,18 @@ async def chunker(ctx: StageContext, claims: faust.Table, stream: faust.StreamT)
             continue
         try:
             exists = ctx.store.has_avatar(request.avatar_id)
-            sentences = plan_sentences(request, ctx.settings, exists)
+            if request.audio_upload is None:
+                sentences = plan_sentences(request, ctx.settings, exists)
+            else:  # an audio job: pieces of its file instead of sentences (processors/audio_pieces.py)
+                path = ctx.store.job_audio_path(job_id, request.audio_upload)
+                sentences = await ctx.run_cpu(plan_audio_pieces, request, path, ctx.settings.audio_max_s,
+                                              exists)
         except (LookupError, ValueError) as exc:
             await ctx.fail(job_id, STAGE, exc, tenant=request.tenant, webhook_url=request.webhook_url)
             continue
         await ctx.report(job_id, STAGE, JobState.RUNNING, progress=0.0, tenant=request.tenant,
                          sentences=len(sentences), avatar_id=request.avatar_id,
-                         voice_id=request.voice_id, text_chars=len(request.text),
+                         voice_id=request.voice_id, text_chars=len(request.text or ""),
                          created_at=request.submitted_at, message="split into sentences",
                          webhook_url=request.webhook_url)
         for sentence in sentences:

@@ -43,7 +43,10 @@ class IncomingRequest:
 def request_digest(request: ScriptRequest) -> str:
     """The same for the same content however it was serialized (key order, defaults spelt
     out or left out); a different submitted_at makes a different request."""
-    canonical = orjson.dumps(request.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+    body = request.model_dump(mode="json")
+    if body.get("audio_upload") is None:  # a text job digests as before audio jobs existed
+        body.pop("audio_upload", None)
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(canonical).hexdigest()
 
 

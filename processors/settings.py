@@ -100,6 +100,7 @@ class WorkerSettings:
     metrics_port: int | None = 9464  # this worker's /metrics (0: any free port; None: not served)
     metrics_addr: str = "0.0.0.0"
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    audio_max_s: float = 600.0  # an audio job's longest file (the gateway checks too)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -141,6 +142,7 @@ class WorkerSettings:
             read_ahead_mb=read_ahead_mb,
             lead_s=lead_s,
             webhooks=WebhookSettings.from_env(env),
+            audio_max_s=float(env.get("AVATAR_AUDIO_MAX_S", cls.audio_max_s)),
         )
 
 

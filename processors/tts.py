@@ -25,6 +25,7 @@ from models.speech.audio_chunks import (
 )
 from models.speech.tts_backend import Utterance, VoiceRegistry
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
+from processors.audio_pieces import piece_utterance
 from processors.context import HeaderRecord, StageContext
 from processors.settings import WorkerSettings
 from processors.tts_cursor import AlreadyDone, NotYet, carry_from, cursor_after, starting_cursor
@@ -130,10 +131,15 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
         try:
             raw = resources.cursors.get(key)
             start = starting_cursor(sentence, TtsCursor.from_json(raw) if raw else None)
-            backend, voice = resources.voices.resolve(job.voice_id)
-            ctx.metrics.tts_characters.labels(backend.prefix).inc(len(sentence.text))
-            utterance = await backend.synthesize(voice, sentence.text, sentence.previous_text,
-                                                 sentence.next_text)
+            if sentence.audio is None:
+                backend, voice = resources.voices.resolve(job.voice_id)
+                ctx.metrics.tts_characters.labels(backend.prefix).inc(len(sentence.text))
+                utterance = await backend.synthesize(voice, sentence.text, sentence.previous_text,
+                                                     sentence.next_text)
+                characters = {backend.prefix: len(sentence.text)}
+            else:  # an audio job's piece: decoded, not spoken (processors/audio_pieces.py)
+                utterance = await ctx.run_cpu(piece_utterance, ctx.store, sentence)
+                characters = {}
             spoken = spoken_sentence(sentence, start, utterance, ctx.settings)
         except AlreadyDone:
             log.info("job %s sentence %d was done before; skipped", job.job_id, sentence.seq)
@@ -150,7 +156,7 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
             await ctx.topics.captions.send(key=key, value=caption.to_json())
         resources.cursors[key] = spoken.cursor.to_json()
         await ctx.account(job.job_id, STAGE, sentence.seq,
-                          tts_characters={backend.prefix: len(sentence.text)})
+                          tts_characters=characters)
         await ctx.report(job.job_id, STAGE, JobState.RUNNING, tenant=job.tenant,
                          progress=round((sentence.seq + 1) / sentence.count, 4),
                          message=f"spoke sentence {sentence.seq + 1}/{sentence.count}")

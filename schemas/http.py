@@ -123,3 +123,11 @@ class Health(Message):
     reasons: list[str]
     stages: dict[str, StageHealth]
     workers: list[WorkerHealth] = Field(description="live workers, by worker id")
+
+
+class AudioGenerateForm(Message):
+    """The text fields of a multipart POST /api/v1/generate, beside its `audio` file part."""
+
+    avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
+    options: RenderOptions = RenderOptions()
+    webhook_url: str | None = Field(None, max_length=2048)

@@ -24,6 +24,14 @@ class JobRef(Message):
     tenant: str = DEFAULT_TENANT
 
 
+class AudioPiece(Message):
+    """A stretch of a job's own audio file, in samples on its 16 kHz timeline."""
+
+    upload: str = Field(description="the file's name in the job's audio folder")
+    start_sample: int = Field(ge=0)
+    end_sample: int | None = Field(None, description="None: to the end of the file")
+
+
 class Sentence(Message):
     """One piece of the script, in speaking order (JSON value)."""
 
@@ -33,6 +41,7 @@ class Sentence(Message):
     text: str
     previous_text: str | None = Field(None, description="the sentence before, for voice continuity")
     next_text: str | None = Field(None, description="the sentence after, for voice continuity")
+    audio: AudioPiece | None = Field(None, description="an audio job's piece: decoded instead of spoken")
 
 
 class AudioChunkMeta(Message):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, model_validator
 
 from schemas.base import (
     AVATAR_ID_PATTERN,
@@ -15,6 +15,8 @@ from schemas.base import (
     PlainText,
 )
 from schemas.options import RenderOptions
+
+AUDIO_UPLOAD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
 MAX_SCRIPT_CHARS = 20_000
 DEFAULT_AVATAR_ID = "astronaut"
@@ -42,7 +44,7 @@ class ScriptRequest(Message):
     """
 
     job_id: str = Field(pattern=JOB_ID_PATTERN)
-    text: SpokenText = Field(max_length=MAX_SCRIPT_CHARS)
+    text: SpokenText | None = Field(None, max_length=MAX_SCRIPT_CHARS, description="required unless audio_upload is given")
     avatar_id: str = Field(DEFAULT_AVATAR_ID, pattern=AVATAR_ID_PATTERN)
     voice_id: VoiceId = DEFAULT_VOICE_ID
     options: RenderOptions = RenderOptions()
@@ -51,3 +53,12 @@ class ScriptRequest(Message):
                         description="the owner: the sha256 hex digest of its API key (set by the gateway)")
     webhook_url: str | None = Field(None, max_length=2048, description="where the job's final "
                                     "state is POSTed, signed (README: Webhooks)")
+    audio_upload: str | None = Field(None, pattern=AUDIO_UPLOAD_PATTERN, description=(
+        "speak this file instead of text: its name in the job's audio folder of the media store, "
+        "jobs/{job_id}/audio/ (README: Your own audio); voice_id is then unused"))
+
+    @model_validator(mode="after")
+    def _text_or_audio(self) -> ScriptRequest:
+        if (self.text is None) == (self.audio_upload is None):
+            raise ValueError("give either text or audio_upload, not both or neither")
+        return self

@@ -158,7 +158,11 @@ async def accept(state: GatewayState, payload: GenerateRequest, tenant: str = DE
 
 
 async def generate(request: Request) -> Response:
-    """Submit a script; answers 202 with the job id and its status, stream and video URLs."""
+    """Submit a script (JSON), or audio to speak instead (multipart `audio`: README, Your own
+    audio); answers 202 with the job id and its status, stream and video URLs."""
+    from streamer import audio_jobs  # here: that module imports this one
+    if audio_jobs.is_multipart(request):
+        return await audio_jobs.generate_from_audio(request)
     state = gateway(request)
     payload = await read_model(request, GenerateRequest, MAX_BODY_BYTES)
     require_space(state)

@@ -27,6 +27,7 @@ from schemas.http import (
     JobList,
     JobStatus,
 )
+from schemas.requests import DEFAULT_AVATAR_ID
 from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, VoiceList
 from schemas.status import JobState
 from schemas.tickets import TicketResponse
@@ -82,6 +83,17 @@ CLONE_FORM: Schema = {"type": "object", "required": ["files", "name"], "properti
     "files": {"type": "array", "minItems": 1, "maxItems": MAX_CLONE_FILES,
               "items": {**_BINARY, "description": f"an audio sample, at most {MAX_CLONE_FILE_BYTES} bytes"}},
     "name": _text(1, MAX_VOICE_NAME_CHARS), "description": _text(0)}}
+AUDIO_FORM: Schema = {"type": "object", "required": ["audio"], "description": (
+    "a job driven by your own audio instead of text (README: Your own audio): 413 over "
+    "AVATAR_AUDIO_MAX_BYTES, 415 when `audio` is not decodable audio, 422 when it is empty or "
+    "longer than AVATAR_AUDIO_MAX_S (or a field is invalid)"), "properties": {
+    "audio": {**_BINARY, "description": "WAV, MP3, OGG/Opus or M4A/AAC, at most AVATAR_AUDIO_MAX_BYTES "
+                                        "and AVATAR_AUDIO_MAX_S; its type is decided by decoding"},
+    "avatar_id": {"type": "string", "pattern": AVATAR_ID_PATTERN, "default": DEFAULT_AVATAR_ID},
+    "options": {"type": "string", "contentMediaType": "application/json",
+                "description": "RenderOptions as a JSON object, as in the JSON body"},
+    "webhook_url": {"type": "string", "maxLength": MAX_WEBHOOK_URL_CHARS,
+                    "description": "http(s) URL for the signed job.completed / job.failed event"}}}
 STREAM_DOC = ("Refusals accept the socket, send an `error` message (WsError) and close with "
               "4000 + the HTTP status: 4401 key or ticket (invalid, expired, another job's), 4403 origin, "
               "4404 job (also another tenant's), 4429 rate (with retry_after_s); "
@@ -97,7 +109,7 @@ _STATE = "|".join(s.value for s in JobState)
 _STATES = rf"^\s*({_STATE})?\s*(,\s*({_STATE})?\s*)*$"  # as list_jobs splits and strips them
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/generate"): Operation(GenerateRequest, {202: GenerateResponse, 400: _E, 404: _E, 415: _E,
-                                                              422: _E, 507: _E}),
+                                                              422: _E, 507: _E}, form=AUDIO_FORM),
     ("GET", "/api/v1/status/{job_id}"): Operation(None, {200: JobStatus, 400: _E, 404: _E}),
     ("GET", "/api/v1/video/{job_id}"): Operation(None, {200: "video/mp4", 206: "video/mp4", 304: "not modified",
                                                         400: _E, 404: _E, 409: _E, 416: _E}, SIGNED),
@@ -177,11 +189,13 @@ def _operation(method: str, path: str, endpoint: Any, components: dict[str, Any]
                for q in spec.query]
     if params:
         op["parameters"] = params
+    content: Schema = {}
     if spec.request is not None:
-        schema = _schema(spec.request, components)
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
-    elif spec.form is not None:
-        op["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": spec.form}}}
+        content["application/json"] = {"schema": _schema(spec.request, components)}
+    if spec.form is not None:  # alone, or beside JSON as another way to send the same request
+        content["multipart/form-data"] = {"schema": spec.form}
+    if content:
+        op["requestBody"] = {"required": True, "content": content}
     responses = _responses(method, path, spec, websocket)
     op["responses"] = {str(code): _content(kind, components) for code, kind in sorted(responses.items())}
     if path.startswith("/api/"):

@@ -137,6 +137,8 @@ class GatewaySettings:
     signed_url_ttl_s: float = 3600.0
     webhook_urls: tuple[tuple[str, str], ...] = ()  # (API key sha256, URL): a key's default webhook
     webhook_allow: AllowList = field(default_factory=AllowList)  # exempt from the private-address check
+    audio_max_bytes: int = 100 * 1024 * 1024  # an audio job's upload; AVATAR_MAX_BODY_BYTES caps it too
+    audio_max_s: float = 600.0  # and its duration
 
     @property
     def auth_required(self) -> bool:
@@ -184,4 +186,6 @@ class GatewaySettings:
             signed_url_ttl_s=float(env.get("AVATAR_SIGNED_URL_TTL_S", cls.signed_url_ttl_s)),
             webhook_urls=_webhook_urls(env.get("AVATAR_WEBHOOK_URLS", "")),
             webhook_allow=AllowList.parse(env.get("AVATAR_WEBHOOK_ALLOW_HOSTS", "")),
+            audio_max_bytes=int(env.get("AVATAR_AUDIO_MAX_BYTES", cls.audio_max_bytes)),
+            audio_max_s=float(env.get("AVATAR_AUDIO_MAX_S", cls.audio_max_s)),
         )

@@ -147,7 +147,12 @@
     $("go").disabled = true;
     localStorage.setItem("avatar-stream-key", apiKey());
     const body = { text: $("text").value, avatar_id: $("avatar").value, voice_id: $("voice").value };
-    const response = await fetch("/api/v1/generate", { method: "POST", headers: { "Content-Type": "application/json", ...headers() }, body: JSON.stringify(body) });
+    const audio = $("audiofile").files[0];  // an audio job instead: multipart, the browser sets its type
+    const form = new FormData();
+    if (audio) { form.append("audio", audio); form.append("avatar_id", body.avatar_id); }
+    const response = await fetch("/api/v1/generate", audio
+      ? { method: "POST", headers: headers(), body: form }
+      : { method: "POST", headers: { "Content-Type": "application/json", ...headers() }, body: JSON.stringify(body) });
     const answer = await response.json();
     if (!response.ok) return fail(answer.error || response.statusText);
     player.jobId = answer.job_id;

@@ -39,7 +39,10 @@ def test_the_digest_is_of_the_content_not_the_bytes() -> None:
     (b'{"job_id": "job-1", "text": ""}', "text: Value error, text is empty or whitespace only"),
     (b'{"job_id": "job-1", "text": "Hi.", "colour": "red"}', "colour: Extra inputs are not permitted"),
     (b'{"job_id": "job-1", "text": 5}', "text: Input should be a valid string"),
-    (b'{"job_id": "job-1"}', "text: Field required"),
+    (b'{"job_id": "job-1"}', "body: Value error, give either text or audio_upload, not both or neither"),
+    (b'{"job_id": "job-1", "text": "Hi.", "audio_upload": "source"}',
+     "body: Value error, give either text or audio_upload, not both or neither"),
+    (b'{"job_id": "job-1", "audio_upload": "../x"}', "audio_upload: String should match pattern '^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$'"),
 ])
 def test_an_invalid_body_with_a_usable_job_id_names_the_job(body: bytes, reason: str) -> None:
     incoming = read_request(b"job-1", body)

@@ -104,6 +104,7 @@ def test_json_schema_files(tmp_path: Path) -> None:
     paths = write_json_schemas(tmp_path)
     assert {p.name for p in paths} == {f"{m.__name__}.schema.json" for m in EXPORTED}
     schema = orjson.loads((tmp_path / "ScriptRequest.schema.json").read_bytes())
-    assert set(schema["required"]) == {"job_id", "text"}
+    assert set(schema["required"]) == {"job_id"}  # and text or audio_upload (one of the two)
+    assert {"text", "audio_upload"} <= set(schema["properties"])
     assert schema["properties"]["job_id"]["pattern"].startswith("^")
     assert schema["additionalProperties"] is False
