@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, JOB_ID_PATTERN, Message
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, JOB_ID_PATTERN, Message, Priority
 from schemas.options import RenderOptions
 
 
@@ -22,6 +22,7 @@ class JobRef(Message):
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = None
     tenant: str = DEFAULT_TENANT
+    priority: Priority = "live"  # batch: the stages serve its records only when no live one is due
 
 
 class AudioPiece(Message):

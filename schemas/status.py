@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, TENANT_PATTERN, Message
+from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, TENANT_PATTERN, Message, Priority
 
 
 class JobState(StrEnum):
@@ -44,3 +44,9 @@ class StatusEvent(Message):
                         "has one other than `default`, later events do not change it")
     webhook_url: str | None = Field(None, description="the request's webhook: on the events the "
                                     "gateway and the first stage write, for the webhooks stage")
+    priority: Priority | None = Field(None, description="live or batch; set by the chunker, "
+                                      "carried on the job's later events")
+    queue_position: int | None = Field(None, ge=1, description="while the job waits for a slot: "
+                                       "its place in line (1: next)")
+    estimated_start_s: float | None = Field(None, ge=0, description="while the job waits for a "
+                                            "slot: about how many seconds until it starts")
