@@ -30,6 +30,15 @@ class WatchResult:
     messages: list[dict[str, object]] = field(default_factory=list)
     arrived_s: list[float] = field(default_factory=list)  # per media segment, since the request
 
+    def waited_in_line(self) -> tuple[int | None, float | None]:
+        """The job's first place in line and estimated start, as its status messages told
+        them while it waited for a slot (admission); (None, None) when it never waited."""
+        for message in self.messages:
+            status = message.get("status") if message.get("type") == "status" else None
+            if isinstance(status, dict) and status.get("queue_position") is not None:
+                return int(status["queue_position"]), status.get("estimated_start_s")  # type: ignore[return-value]
+        return None, None
+
     def lateness_s(self, buffer_s: float = 2.0) -> float:
         """The worst lateness of any segment against real-time playback that starts when the
         first segment arrives, behind `buffer_s`: 0 when the viewer never stalls."""

@@ -95,8 +95,12 @@ async def many_jobs(base_url: str, jobs: int, text: str, store: MediaStore | Non
     results = list(await asyncio.gather(*(run(i) for i in range(jobs))))
     await _settle(store, [r.job_id for r in results])
     return {**_summary(results, time.perf_counter() - started, _check(results, store)),
+            "waited_in_line": sum(r.waited_in_line()[0] is not None for r in results),
             "per_job": [{"job_id": r.job_id, "ttfs_s": round(r.ttfs_s, 3),
-                         "lateness_s": round(r.lateness_s(PLAYBACK_BUFFER_S), 3)} for r in results]}
+                         "lateness_s": round(r.lateness_s(PLAYBACK_BUFFER_S), 3),
+                         # admission: its first place in line and the start it was told
+                         "queue_position": r.waited_in_line()[0],
+                         "estimated_start_s": r.waited_in_line()[1]} for r in results]}
 
 
 async def run_load(base_url: str, watchers: int, jobs: int, text: str = LOAD_TEXT,
