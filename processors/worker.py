@@ -14,7 +14,7 @@ from core.logs import logging_config
 from core.metrics import serve
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
-from processors import assembler, avatars, chunker, encoder, lipsync, tts, webhooks
+from processors import assembler, avatars, chunker, encoder, lipsync, sessions, tts, webhooks
 from processors.app import create_app
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
@@ -30,8 +30,14 @@ from processors.topics import declare_topics
 
 log = logging.getLogger(__name__)
 
+def _entry(ctx: StageContext) -> None:
+    """The chunker stage: scripts and live sessions alike become sentences."""
+    chunker.register(ctx)
+    sessions.register(ctx)
+
+
 STAGES: dict[str, Callable[[StageContext], None]] = {
-    "chunker": chunker.register,
+    "chunker": _entry,
     "tts": tts.register,
     "lipsync": lipsync.register,
     "encoder": encoder.register,

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -25,6 +27,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs
 from schemas.base import Message
+from schemas.http import JobStatus
 from schemas.status import JobState
 from schemas.usage import UsageRecord
 from schemas.ws import (
@@ -95,8 +98,21 @@ def _total(view: JobView) -> int | None:
     return None
 
 
+@dataclass
+class Closing:
+    """The reason the socket closes with after `end`: the last status message `pick` takes
+    (a live session's says why it ended)."""
+
+    pick: Callable[[JobStatus], bool]
+    reason: str = ""
+
+    def see(self, status: JobStatus) -> None:
+        if status.message and self.pick(status):
+            self.reason = status.message
+
+
 async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int,
-                   signer: UrlSigner | None = None) -> bool:
+                   signer: UrlSigner | None = None, closing: Closing | None = None) -> bool:
     """Queues everything the client should get; False when the client fell too far behind."""
     stall_s = state.settings.ws_stall_s
     init: tuple[bytes, str] | None = None
@@ -107,6 +123,8 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
         items: list[Item] = []
         if view.status != last_status:
             last_status = view.status
+            if closing is not None:
+                closing.see(last_status)
             items.append(_text(WsStatus(status=with_urls(view.status, signer))))
         for seq in sorted(s for s in view.captions if s >= first_seq and s not in captions_sent):
             captions_sent.add(seq)
@@ -130,7 +148,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
             return True
         if total is not None and next_seq >= total:
             await out.put(_text(WsEnd(segments=total, state=view.status.state.value)), stall_s)
-            await out.put(Close(), stall_s)
+            await out.put(Close(reason="" if closing is None else closing.reason), stall_s)
             return True
         if view.status.state in (JobState.FAILED, JobState.CANCELLED):
             code = CODE_JOB_FAILED if view.status.state is JobState.FAILED else CODE_GONE
@@ -179,7 +197,7 @@ async def _account(state: GatewayState, job_id: str, sent: Sent) -> None:
             log.warning("usage of a stream of job %s not recorded", job_id, exc_info=True)
 
 
-async def _receive(websocket: WebSocket) -> None:
+async def _receive(websocket: WebSocket, out: Outbox) -> None:
     """Client messages are not part of the protocol yet; reading them is how a disconnect shows."""
     while True:
         message = await websocket.receive()
@@ -218,13 +236,19 @@ async def stream(websocket: WebSocket) -> None:
         log.info("client left job %s", job_id)
 
 
-async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:
+Receive = Callable[[WebSocket, Outbox], Coroutine[Any, Any, None]]
+
+
+async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int,
+                 receive: Receive = _receive, closing: Closing | None = None) -> None:
+    """`receive` reads the client's messages (a live session's input; for a job, only the
+    disconnect) and may answer through the outbox."""
     settings = state.settings
     out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
-    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app)))
+    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app), closing))
     sent = Sent(state.metrics.sent_bytes)
     sender = asyncio.create_task(_send(websocket, out, sent))
-    receiver = asyncio.create_task(_receive(websocket))
+    receiver = asyncio.create_task(receive(websocket, out))
     tasks = {producer, sender, receiver}
     state.metrics.websocket_clients.inc()
     try:
