@@ -154,7 +154,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                             "(or as Sec-WebSocket-Protocol `ticket.<ticket>`)"))),
     ("POST", "/api/v1/sessions"): Operation(SessionRequest, {201: SessionResponse, 400: _E, 404: _E, 415: _E,
                                                              422: _E, 507: _E}),
-    ("GET", "/api/v1/sessions/{session_id}/stream"): Operation(None, {101: "WebSocket: see docs/websocket.md"}, (
+    ("GET", "/api/v1/sessions/{session_id}/stream"): Operation(None, {101: "WebSocket: see docs/websocket.md",
+                                                                      400: _E, 426: _E}, (
         Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
     ("POST", "/api/v1/jobs/{job_id}/ticket"): Operation(None, {200: TicketResponse, 400: _E, 404: _E}),
     ("GET", "/api/v1/jobs/{job_id}/webhooks"): Operation(None, {200: WebhookDeliveryList, 400: _E, 404: _E}),

@@ -273,7 +273,8 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_
 
 async def not_upgraded(request: Request) -> Response:
     """A plain GET of the stream: a clear 426 instead of a bare 404 (400 for a bad id first)."""
-    job_id_of(request)
+    if "job_id" in request.path_params:  # a session's socket checks its own id
+        job_id_of(request)
     if not request.query_params.get("from_seq", "0").isdigit():
         return error(400, "from_seq must be an integer >= 0")
     response = error(426, "this is a WebSocket endpoint: connect with `Upgrade: websocket` (docs/websocket.md)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 import uuid
 
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from schemas.base import JOB_ID_PATTERN
 from schemas.http import JobStatus
 from schemas.pipeline import JobRef
 from schemas.sessions import (
@@ -38,6 +40,7 @@ from schemas.ws import WsError
 from streamer import relay
 from streamer.api import (
     MAX_BODY_BYTES,
+    ApiError,
     check_request,
     gateway,
     json_response,
@@ -51,6 +54,7 @@ from streamer.tenants import caller, visible
 from streamer.tickets import ticket_protocol
 
 log = logging.getLogger(__name__)
+JOB_ID = re.compile(JOB_ID_PATTERN)
 SESSION_STAGE = "sessions"  # the stage name on the session stage's status events
 
 
@@ -141,7 +145,15 @@ async def session_stream(websocket: WebSocket) -> None:
         log.info("client left session %s", session_id)
 
 
+async def not_upgraded(request: Request) -> Response:
+    """A plain GET of the session's socket: a clear 426, as for a job's stream."""
+    if not JOB_ID.match(str(request.path_params["session_id"])):
+        raise ApiError(400, "invalid session id: 1-64 of A-Z a-z 0-9 _ - (not starting with _ or -)")
+    return await relay.not_upgraded(request)
+
+
 routes: list[BaseRoute] = [
     Route("/api/v1/sessions", open_session, methods=["POST"]),
     WebSocketRoute("/api/v1/sessions/{session_id}/stream", session_stream),
+    Route("/api/v1/sessions/{session_id}/stream", not_upgraded, include_in_schema=False),
 ]
