@@ -75,8 +75,9 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None,
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)
-    stage_of_topic = {topic: name for name in settings.stages
-                      for topic in app.agents[name].channel.topics}
+    agents_of_stage = {name: [name, *(["sessions"] if name == "chunker" else [])] for name in settings.stages}
+    stage_of_topic = {topic: name for name in settings.stages for agent in agents_of_stage[name]
+                      for topic in app.agents[agent].channel.topics}
     jobs = JobsInHand()
     app.sensors.add(InHandSensor(jobs, stage_of_topic))
     heartbeat = Heartbeat(app, settings, stage_of_topic, jobs)

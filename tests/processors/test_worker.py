@@ -71,7 +71,8 @@ def test_the_sensor_notes_the_job_of_each_stage_input_record(tmp_path: Path) -> 
     app = build_worker_app(settings)
     (sensor,) = [s for s in app.sensors if isinstance(s, InHandSensor)]
     names = settings.kafka.topics
-    assert sensor.stage_of_topic == {names.requests: "chunker", names.sentences: "tts"}
+    assert sensor.stage_of_topic == {names.requests: "chunker", names.session_input: "chunker",
+                                     names.sentences: "tts"}
     jobs = JobsInHand()
     noting = InHandSensor(jobs, sensor.stage_of_topic)
     for topic, key in ((names.sentences, b"j1"), (names.requests, b"j2"), (names.sentences, b"j3"),
