@@ -75,6 +75,13 @@ async def bench(url: str, utterances: int) -> None:
         stop = "never" if silent is None else f"{view.arrived[cut + silent] - sent:.3f} s"
         print(f"interrupt -> first silent segment: {stop}; {sum(spoken)} speech segment(s), "
               f"{after_s:.2f} s of speech, arrived after the interrupt")
+        at_s = view.media[cut - 1].start_s + view.media[cut - 1].duration_s  # the timeline when it was sent
+        first = len(view.media)
+        await socket.send(type="say", text="Okay.")
+        await socket.until(lambda v: _spoken_after(socket, first) is not None)
+        reply = socket.view.media[_spoken_after(socket, first) or 0]
+        print(f"the next say's speech starts {reply.start_s - at_s:.2f} s of timeline after the interrupt "
+              "(the interrupted speech already cut into chunks, played as silence)")
         await socket.send(type="end")
         await socket.until(lambda v: bool(v.of_type("end")), timeout_s=120)
 
