@@ -64,6 +64,9 @@ def exit_text(code: int) -> str:
     return str(code)
 
 
+BROKERLESS_STOP_S = 3.0
+
+
 def _broker_exit(broker: EmbeddedKafka) -> int | None:
     """The embedded broker's exit code once its process has ended, else None."""
     return broker.returncode
@@ -185,7 +188,11 @@ class Stack:
         raise StackError(f"the stack was not ready within {timeout_s:.0f}s; logs in {self.data_dir / 'logs'}")
 
     def stop(self, timeout_s: float = 20.0) -> None:
-        """Idempotent; gateway first (stop taking work), then workers (any spawned), then the broker."""
+        """Idempotent; gateway first (stop taking work), then workers (any spawned), then the
+        broker. With the embedded broker gone there is nothing to commit or hand over, and a
+        graceful stop only waits on it: each process then gets BROKERLESS_STOP_S."""
+        if self.broker is not None and _broker_exit(self.broker) is not None:
+            timeout_s = min(timeout_s, BROKERLESS_STOP_S)
         order = sorted(self.procs, key=lambda name: name != "gateway")
         for name in order:
             proc = self.procs.pop(name)

@@ -43,7 +43,8 @@ def plan_audio_pieces(request: ScriptRequest, path: Path, max_duration_s: float,
         raise ValueError(f"no audio file {request.audio_upload!r} in the job's audio folder")
     info = probe_audio_file(path, max_duration_s)
     job = JobRef(job_id=request.job_id, avatar_id=request.avatar_id, voice_id=request.voice_id,
-                 options=request.options, submitted_at=request.submitted_at, tenant=request.tenant)
+                 options=request.options, submitted_at=request.submitted_at, tenant=request.tenant,
+                 priority=request.priority)
     bounds = piece_bounds(info.duration_s, request.options.fps)
     return [Sentence(job=job, seq=seq, count=len(bounds), text="",
                      audio=AudioPiece(upload=request.audio_upload, start_sample=start, end_sample=end))

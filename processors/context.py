@@ -45,6 +45,7 @@ from schemas.usage import UsageRecord
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+BATCH_DUE_S = 1e6  # how much later than live work the CPU pool takes batch work
 M = TypeVar("M", bound=Message)
 
 
@@ -142,7 +143,8 @@ class StageContext:
             await release(stream, event)  # reached only when the stage is done with it
 
     async def scheduled(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
-                        position_s: Callable[[T], float], batch: int = 1
+                        position_s: Callable[[T], float], batch: int = 1,
+                        job_of: Callable[[T], JobRef] | None = None,
                         ) -> AsyncIterator[list[tuple[faust.EventT, T]]]:
         """Parsed records of live jobs as `records` gives them, but read ahead (up to
         `settings.read_ahead` records and `read_ahead_mb` MiB) and served earliest deadline
@@ -150,7 +152,10 @@ class StageContext:
         (processors/schedule.py). Each record is held until the stage asks for the next
         batch. A record read before the latest rebalance's seek began is dropped unserved
         and unreleased: the seek brings it again."""
-        queue: DeadlineQueue[tuple[faust.EventT, T, float]] = DeadlineQueue(lambda e: position_s(e[1]))
+        def is_batch(entry: tuple[faust.EventT, T, float]) -> bool:
+            return job_of is not None and job_of(entry[1]).priority == "batch"
+        queue: DeadlineQueue[tuple[faust.EventT, T, float]] = DeadlineQueue(lambda e: position_s(e[1]),
+                                                                           is_batch=is_batch)
         lead_s = self.settings.lead_s
         room = ReadAhead(self.settings.read_ahead, self.settings.read_ahead_mb * 2**20)
         arrived = asyncio.Event()
@@ -166,7 +171,7 @@ class StageContext:
         reader = asyncio.ensure_future(read())
         try:
             while True:
-                while (first := queue.earliest()) is None or first[1] > time.monotonic() + lead_s:
+                while (first := queue.earliest(lead_s)) is None or first[1] > time.monotonic() + lead_s:
                     arrived.clear()  # nothing, or nothing due within the lead: wait for either
                     waiting = asyncio.ensure_future(arrived.wait())
                     timeout = None if first is None else first[1] - lead_s - time.monotonic()
@@ -176,6 +181,8 @@ class StageContext:
                     if reader.done():
                         reader.result()  # its error, if any
                         return
+                # the CPU pool serves this work by its due time; batch work after any live work
+                due = first[1] + (BATCH_DUE_S if queue.is_batch(first[0]) else 0.0)
                 served: list[tuple[faust.EventT, T]] = []
                 while len(served) < batch and (head := queue.take(lead_s)) is not None:
                     event, record, read_at = head[1]
@@ -190,7 +197,7 @@ class StageContext:
                     # a table written while serving it goes to the changelog partition of the
                     # record in hand, which Faust finds from the task's current event
                     stream._set_current_event(served[0][0])
-                    current_due.set(first[1])  # the CPU pool serves this work by it
+                    current_due.set(due)
                     started = time.perf_counter()
                     start_meter()
                     yield served
@@ -225,11 +232,14 @@ class StageContext:
         await topic.send(key=job_id.encode(), value=record.value, headers=record.meta.to_headers())
 
     async def report(self, job_id: str, stage: str, state: JobState, **fields: Any) -> None:
-        """`tenant`, when not given, is the one the job's latest status names: every event,
-        and above all the final one the compacted topic keeps, says whose job it is."""
+        """`tenant` and `priority`, when not given, are the ones the job's latest status names:
+        every event, and above all the one the compacted topic keeps, says whose job it is
+        and whether it takes a live slot."""
+        latest = self.control.latest(job_id)
         if fields.get("tenant") is None:
-            latest = self.control.latest(job_id)
             fields["tenant"] = DEFAULT_TENANT if latest is None else latest.tenant
+        if fields.get("priority") is None and latest is not None:
+            fields["priority"] = latest.priority
         event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
         await self.topics.status.send(key=job_id.encode(), value=event.to_json())
 

@@ -106,7 +106,8 @@ def _position_s(record: tuple[FrameChunkMeta, bytes]) -> float:
 
 async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
     # served by deadline across jobs (processors/schedule.py), not in arrival order
-    async for [(_event, (meta, payload))] in ctx.scheduled(stream, STAGE, _parse, _position_s):
+    records = ctx.scheduled(stream, STAGE, _parse, _position_s, job_of=lambda chunk: chunk[0].job)
+    async for [(_event, (meta, payload))] in records:
         job_id = meta.job.job_id
         try:
             segment = await ctx.run_cpu(encode_frames, ctx.avatars, ctx.settings.lipsync, meta,

@@ -3,8 +3,9 @@
 Each worker reads the status topic from the beginning, with no consumer group, so the
 answer comes from Kafka and survives restarts. Stages skip records of stopped (failed or
 cancelled) jobs in `StageContext.records`, and may register a callback to free per-job
-state. The chunker asks for a job's latest event (`latest`, after `sync`) to judge a
-request that reuses a job_id, and copies it to note a refusal without changing the job.
+state. The chunker counts the jobs that run and wait (`load`) to admit new ones, asks for
+a job's latest event (`latest`, after `sync`) to judge a request that reuses a job_id, and
+copies it to note a refusal without changing the job.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
 
+from processors.admission import JobLoad
 from processors.topic_follower import TopicFollower
 from schemas.status import JobState, StatusEvent
 
@@ -43,6 +45,7 @@ class JobControl(TopicFollower):
         self._latest: OrderedDict[str, _Latest] = OrderedDict()
         self._callbacks: list[Callable[[str], None]] = []
         self._epochs: OrderedDict[str, int] = OrderedDict()  # sessions' latest interrupt counts
+        self.load = JobLoad()  # what runs and what waits, for admission (processors/admission.py)
 
     def is_stopped(self, job_id: str) -> bool:
         return job_id in self._stopped
@@ -97,4 +100,5 @@ class JobControl(TopicFollower):
         self._remember_event(event, record.value or b"")
         if event.epoch is not None:
             self.note_epoch(event.job_id, event.epoch)
+        self.load.fold(event)
         self.mark(event.job_id, event.state)

@@ -27,10 +27,19 @@ empty mapping, which raises ValueError({}); Faust treats that as a crash and the
 stops (seen when two workers joined and left within a second). Here the thread commits
 nothing and says so instead, as it already does for a commit refused because the group
 rebalanced; the offsets are committed by the next commit after the rebalance.
+
+A stop that always leaves the group. aiokafka leaves the group only once its coordinator
+has finished the rebalance in progress, and a rebalance's callbacks run on Faust's main
+loop, which stops first: a worker signalled while the group rebalanced (two workers
+SIGTERMed at once, the second caught in the rebalance the first one's leave started)
+waited forever for a callback that never ran and exited without leaving, and the group
+waited the whole session timeout for it. Here a stop that is not done within
+LEAVE_WAIT_S sends the LeaveGroup itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -58,6 +67,23 @@ def done_from(head: int, acked: list[int], gaps: Any) -> bool:
 
 
 FETCH_MAX_WAIT_MS = 200
+LEAVE_WAIT_S = 0.5  # a stop takes some 50 ms when no rebalance holds it up
+
+
+async def stop_or_leave(stopping: asyncio.Future[None], coordinator: Any, wait_s: float) -> bool:
+    """Waits `wait_s` for the consumer's own stop; past that, tells the coordinator to stop
+    rejoining and sends the LeaveGroup now. True when the stop had to be cut short."""
+    done, _ = await asyncio.wait({stopping}, timeout=wait_s)
+    if stopping in done:
+        stopping.result()
+        return False
+    if coordinator is None:
+        return True
+    if not coordinator._closing.done():
+        coordinator._closing.set_result(None)  # no more joins: this member is on its way out
+    log.warning("the consumer's stop waits on a rebalance; leaving the group without it")
+    await coordinator._maybe_leave_group()
+    return True
 
 
 class _ConsumerThread(driver.AIOKafkaConsumerThread):
@@ -88,6 +114,15 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
             if offset > 0:
                 consumer.seek(tp, offset)
         return committed
+
+    async def on_thread_stop(self) -> None:
+        consumer = self._consumer
+        coordinator = None if consumer is None else consumer._coordinator
+        stopping = asyncio.ensure_future(super().on_thread_stop())
+        if await stop_or_leave(stopping, coordinator, LEAVE_WAIT_S):
+            # what is left of the stop waits on the main loop's callbacks: give it a moment,
+            # then let the thread's sweep cancel it (the process is on its way out)
+            await asyncio.wait({stopping}, timeout=LEAVE_WAIT_S)
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         if not any(tp in self.assignment() for tp in offsets):  # no await before super's filter

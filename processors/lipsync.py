@@ -220,7 +220,8 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
     # up to 8 chunks at once, earliest due first (processors/schedule.py): the frames of
     # several jobs go through the network together, and a job's first chunk never waits
     frames = ctx.metrics.frames.labels(renderers.kind)
-    async for served in ctx.scheduled(stream, STAGE, _parse, _position_s, batch=8):
+    async for served in ctx.scheduled(stream, STAGE, _parse, _position_s, batch=8,
+                                      job_of=lambda chunk: chunk[0].job):
         batch = [(meta, silenced(window) if superseded(ctx, meta.job) else window)
                  for _event, (meta, window) in served]
         items = [(meta.job.avatar_id, window) for meta, window in batch]

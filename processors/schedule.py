@@ -6,6 +6,10 @@ wait for the whole of the jobs before it (the sixth of six concurrent viewers wa
 for its first segment). So a stage reads ahead into one queue per job (each job's records
 stay in their order) and always serves the job whose next record is due first.
 
+Batch jobs (no viewer waits) are served only when no live job's record is due within the
+lead: they use the time live work leaves, and the CPU pool gives their work the lowest
+priority.
+
 A record's due time is where it sits on its job's timeline (`position_s`, seconds of
 video) from the moment the stage first served that job: the first record a stage sees of
 a job is due at once, whether it is the job's first or, after a fail-over, one halfway
@@ -36,8 +40,9 @@ class DeadlineQueue(Generic[T]):
     """Per-job FIFO queues; `take` gives the head whose deadline is earliest."""
 
     def __init__(self, position_s: Callable[[T], float], clock: Callable[[], float] = time.monotonic,
-                 remembered_jobs: int = 10_000) -> None:
+                 remembered_jobs: int = 10_000, is_batch: Callable[[T], bool] = lambda _: False) -> None:
         self._position_s = position_s
+        self._is_batch = is_batch
         self._clock = clock
         self._jobs: dict[str, deque[T]] = {}
         self._origin: OrderedDict[str, float] = OrderedDict()  # job -> when its position 0 is due
@@ -59,17 +64,31 @@ class DeadlineQueue(Generic[T]):
                 self._origin.popitem(last=False)
         return self._origin[job_id] + position
 
-    def earliest(self) -> tuple[str, float] | None:
-        """The job whose head is due first (ties: the job queued first), and when."""
+    def is_batch(self, job_id: str) -> bool:
+        queue = self._jobs.get(job_id)
+        return bool(queue) and self._is_batch(queue[0])
+
+    def earliest(self, lead_s: float = float("inf")) -> tuple[str, float] | None:
+        """The job whose head is served next (ties: the job queued first), and when it may
+        be. A live job's head due within `lead_s` comes first; then a batch job's, at once:
+        batch work fills the time no live record is due in (it has no viewer to lead);
+        then the earliest live head, at its deadline."""
         if not self._size:
             return None
-        job_id = min(self._jobs, key=lambda j: self.deadline(j, self._jobs[j][0]))
-        return job_id, self.deadline(job_id, self._jobs[job_id][0])
+        live = [j for j in self._jobs if not self.is_batch(j)]
+        batch = [j for j in self._jobs if self.is_batch(j)]
+        if live:
+            job_id = min(live, key=lambda j: self.deadline(j, self._jobs[j][0]))
+            due = self.deadline(job_id, self._jobs[job_id][0])
+            if not batch or due <= self._clock() + lead_s:
+                return job_id, due
+        job_id = min(batch, key=lambda j: self.deadline(j, self._jobs[j][0]))
+        return job_id, min(self._clock(), self.deadline(job_id, self._jobs[job_id][0]))
 
     def take(self, lead_s: float = float("inf")) -> tuple[str, T] | None:
-        """The earliest-due head, removed; None when empty or when even that one is due
+        """The head `earliest` names, removed; None when empty or when even that one is due
         more than `lead_s` from now (its job is that far ahead of its viewer)."""
-        first = self.earliest()
+        first = self.earliest(lead_s)
         if first is None or first[1] > self._clock() + lead_s:
             return None
         job_id = first[0]

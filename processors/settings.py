@@ -101,6 +101,7 @@ class WorkerSettings:
     metrics_addr: str = "0.0.0.0"
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     audio_max_s: float = 600.0  # an audio job's longest file (the gateway checks too)
+    max_live_jobs: int = 8  # live jobs running at once across the workers (0: no limit)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
@@ -116,6 +117,9 @@ class WorkerSettings:
         read_ahead_mb = int(env.get("AVATAR_READ_AHEAD_MB", cls.read_ahead_mb))
         if read_ahead < 1 or read_ahead_mb < 1:
             raise ValueError("AVATAR_READ_AHEAD and AVATAR_READ_AHEAD_MB must be at least 1")
+        max_live_jobs = int(env.get("AVATAR_MAX_LIVE_JOBS", cls.max_live_jobs))
+        if max_live_jobs < 0:
+            raise ValueError("AVATAR_MAX_LIVE_JOBS must be 0 (no limit) or more")
         lead_s = float(env.get("AVATAR_LEAD_S", cls.lead_s))
         if not lead_s > 0:
             raise ValueError("AVATAR_LEAD_S must be a positive number of seconds (or inf)")
@@ -143,6 +147,7 @@ class WorkerSettings:
             lead_s=lead_s,
             webhooks=WebhookSettings.from_env(env),
             audio_max_s=float(env.get("AVATAR_AUDIO_MAX_S", cls.audio_max_s)),
+            max_live_jobs=max_live_jobs,
         )
 
 

@@ -127,7 +127,8 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
     # served by deadline across jobs (processors/schedule.py): a new job's first sentence
     # does not wait behind the whole scripts of the jobs before it
     position = functools.partial(spoken_s, resources.cursors)
-    async for [(_event, sentence)] in ctx.scheduled(stream, STAGE, _parse, position):
+    async for [(_event, sentence)] in ctx.scheduled(stream, STAGE, _parse, position,
+                                                          job_of=lambda s: s.job):
         job = sentence.job
         key = job.job_id.encode()
         try:

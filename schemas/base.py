@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -14,6 +14,8 @@ AVATAR_ID_PATTERN = JOB_ID_PATTERN
 # A tenant is the sha256 hex digest of its API key, or `default` (dev mode, or not named).
 DEFAULT_TENANT = "default"
 TENANT_PATTERN = JOB_ID_PATTERN
+# live: someone watches as it is made; batch: spare capacity only (processors/admission.py)
+Priority = Literal["live", "batch"]
 # Tab, line feed and carriage return are text; every other control character (C0, DEL, C1)
 # is not: a NUL reaches TTS, logs and file names. One range, for pydantic and for JSON Schema.
 _CONTROL_CHARS = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"

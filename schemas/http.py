@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, Message
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, Message, Priority
 from schemas.options import RenderOptions
 from schemas.requests import (
     DEFAULT_AVATAR_ID,
@@ -26,6 +26,8 @@ class GenerateRequest(Message):
     options: RenderOptions = RenderOptions()
     webhook_url: str | None = Field(None, max_length=2048, description="http(s) URL that gets the "
                                     "signed job.completed / job.failed event (README: Webhooks)")
+    priority: Priority | None = Field(None, description="live (the default of generate) or batch "
+                                      "(the default of batch): batch jobs use spare capacity only")
 
 
 class GenerateResponse(Message):
@@ -66,6 +68,11 @@ class JobStatus(Message):
                                                     "no progress")
     usage: Usage | None = Field(None, description="what the job used so far, with its estimated cost")
     tenant: str = Field(DEFAULT_TENANT, description="the job's owner: its API key's sha256 hex digest")
+    priority: Priority = "live"
+    queue_position: int | None = Field(None, description="while the job waits for a slot (queued): "
+                                       "its place in line, 1 next")
+    estimated_start_s: float | None = Field(None, description="while the job waits for a slot: "
+                                            "about how many seconds until it starts")
 
 
 class ErrorBody(Message):

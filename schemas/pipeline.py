@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, JOB_ID_PATTERN, Message
+from schemas.base import AVATAR_ID_PATTERN, DEFAULT_TENANT, JOB_ID_PATTERN, Message, Priority
 from schemas.options import RenderOptions
 
 
@@ -24,6 +24,7 @@ class JobRef(Message):
     tenant: str = DEFAULT_TENANT
     epoch: int = Field(0, ge=0, description="a session's interrupts before this record was made: "
                        "records of an older epoch than the session's are silenced")
+    priority: Priority = "live"  # batch: the stages serve its records only when no live one is due
 
 
 class AudioPiece(Message):

@@ -13,6 +13,7 @@ from schemas.base import (
     TENANT_PATTERN,
     Message,
     PlainText,
+    Priority,
 )
 from schemas.options import RenderOptions
 
@@ -56,6 +57,9 @@ class ScriptRequest(Message):
     audio_upload: str | None = Field(None, pattern=AUDIO_UPLOAD_PATTERN, description=(
         "speak this file instead of text: its name in the job's audio folder of the media store, "
         "jobs/{job_id}/audio/ (README: Your own audio); voice_id is then unused"))
+
+    priority: Priority = Field("live", description="live: started when a slot is free, before any "
+                               "batch job; batch: started and served only on spare capacity")
 
     @model_validator(mode="after")
     def _text_or_audio(self) -> ScriptRequest:

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
-from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, TENANT_PATTERN, Message
+from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, TENANT_PATTERN, Message, Priority
 
 
 class JobState(StrEnum):
@@ -46,3 +46,9 @@ class StatusEvent(Message):
                                     "gateway and the first stage write, for the webhooks stage")
     epoch: int | None = Field(None, ge=0, description="a session's interrupts so far, on the event "
                               "of each interrupt: every stage silences records of an older epoch")
+    priority: Priority | None = Field(None, description="live or batch; set by the chunker, "
+                                      "carried on the job's later events")
+    queue_position: int | None = Field(None, ge=1, description="while the job waits for a slot: "
+                                       "its place in line (1: next)")
+    estimated_start_s: float | None = Field(None, ge=0, description="while the job waits for a "
+                                            "slot: about how many seconds until it starts")

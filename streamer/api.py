@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from core.voices import is_known_voice
 from core.webhook_targets import WebhookTargetError
-from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message
+from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message, Priority
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
 from schemas.sessions import SessionRequest
@@ -141,19 +141,22 @@ def require_space(state: GatewayState) -> None:
         raise ApiError(507, reason, {"min_free_mb": state.settings.min_free_mb})
 
 
-async def accept(state: GatewayState, payload: GenerateRequest, tenant: str = DEFAULT_TENANT) -> GenerateResponse:
-    """Queues one job for `tenant`: its QUEUED status first (so it is listed at once), then the request."""
+async def accept(state: GatewayState, payload: GenerateRequest, tenant: str = DEFAULT_TENANT,
+                 priority: Priority = "live") -> GenerateResponse:
+    """Queues one job for `tenant`: its QUEUED status first (so it is listed at once), then the
+    request. `priority` is the request's unless it names none."""
+    priority = payload.priority or priority
     job_id = uuid.uuid4().hex
     now = time.time()
     queued = StatusEvent(job_id=job_id, state=JobState.QUEUED, stage="gateway", at=now, progress=0.0,
                          avatar_id=payload.avatar_id, voice_id=payload.voice_id,
                          text_chars=len(payload.text), created_at=now, message="accepted", tenant=tenant,
-                         webhook_url=payload.webhook_url)
+                         webhook_url=payload.webhook_url, priority=priority)
     state.board.apply_status(queued)
     await state.kafka.send_status(queued)
     request = ScriptRequest(job_id=job_id, text=payload.text, avatar_id=payload.avatar_id,
                             voice_id=payload.voice_id, options=payload.options, submitted_at=now, tenant=tenant,
-                            webhook_url=payload.webhook_url)
+                            webhook_url=payload.webhook_url, priority=priority)
     await state.kafka.send_request(request)
     return GenerateResponse(job_id=job_id, state=JobState.QUEUED, status_url=f"/api/v1/status/{job_id}",
                             stream_url=f"/api/v1/stream/{job_id}", video_url=f"/api/v1/video/{job_id}")

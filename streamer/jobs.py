@@ -79,6 +79,12 @@ def _fold(status: JobStatus, event: StatusEvent) -> JobStatus:
         data["progress"] = 1.0
     if status.tenant == DEFAULT_TENANT:  # a job's owner, once named, is never changed
         data["tenant"] = event.tenant
+    if event.priority is not None:
+        data["priority"] = event.priority
+    if data["state"] is JobState.QUEUED and event.queue_position is not None:  # waits for a slot
+        data["queue_position"], data["estimated_start_s"] = event.queue_position, event.estimated_start_s
+    elif data["state"] is not JobState.QUEUED:
+        data["queue_position"] = data["estimated_start_s"] = None
     created = data.get("created_at")
     if created is not None and event.stage not in data["timings_s"]:
         data["timings_s"] = {**data["timings_s"], event.stage: round(event.at - created, 4)}

@@ -91,7 +91,7 @@ async def batch(request: Request) -> Response:
             raise ApiError(exc.status_code, message, {"index": index}) from None
     scripts = [await with_webhook(request, script, f"scripts[{index}].webhook_url")
                for index, script in enumerate(payload.scripts)]
-    jobs = [await accept(state, script, who.tenant) for script in scripts]
+    jobs = [await accept(state, script, who.tenant, priority="batch") for script in scripts]
     return json_response(BatchResponse(jobs=jobs), 202)
 
 

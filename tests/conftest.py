@@ -26,6 +26,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_elevenlabs: FakeElevenL
     env.update(AVATAR_TTS_DETERMINISTIC="1", AVATAR_LOG_LEVEL="INFO")
     env.update(AVATAR_METRICS_PORT="0")  # any free port (in the ready file): never a taken one
     env.update(WEBHOOK_ENV)  # signed webhooks to a receiver on loopback, retried fast
+    # many tests share this stack, and some hold a job in a stage on purpose: no admission
+    # limit here (it has a stack of its own in tests/e2e/test_restart.py)
+    env.update(AVATAR_MAX_LIVE_JOBS="0")
     data_dir: Path = tmp_path_factory.mktemp("stack")
     with Stack(data_dir, env=env) as running:
         yield running

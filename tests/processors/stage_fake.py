@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from core.store import MediaStore
+from processors.admission import JobLoad
 from processors.settings import WorkerSettings
 from schemas.status import JobState, StatusEvent
 from schemas.usage import UsageRecord
@@ -25,6 +26,11 @@ class FakeRecord:
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]] = field(default_factory=list)
+    partition: int = 0
+
+    @property
+    def message(self) -> SimpleNamespace:
+        return SimpleNamespace(partition=self.partition)
 
 
 @dataclass
@@ -33,6 +39,7 @@ class FakeControl:
 
     events: dict[str, StatusEvent] = field(default_factory=dict)
     syncs: int = 0
+    load: JobLoad = field(default_factory=JobLoad)
 
     def latest(self, job_id: str) -> StatusEvent | None:
         return self.events.get(job_id)

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from core.settings import ElevenLabsSettings
+from processors.admission import Admission
 from processors.chunker import chunker, plan_sentences
 from processors.request_claims import read_request, refusal
 from processors.settings import WorkerSettings
+from processors.waiting_jobs import Waiting
 from schemas.options import RenderOptions
 from schemas.pipeline import Sentence
 from schemas.requests import ScriptRequest
@@ -79,7 +81,9 @@ def _context(tmp_path: Path) -> FakeContext:
 
 async def _run(ctx: FakeContext, claims: dict[bytes, bytes], *records: FakeRecord) -> None:
     ctx.feed = list(records)
-    await chunker(ctx, claims, None)  # type: ignore[arg-type]
+    admission = Admission(ctx.control.load, max_live=0)  # no limit: admission has tests of its own
+    waiting = Waiting(ctx, admission, "chunker", {})  # type: ignore[arg-type]
+    await chunker(ctx, claims, admission, waiting, None)  # type: ignore[arg-type]
 
 
 def _sentences(ctx: FakeContext) -> list[tuple[str, int]]:
