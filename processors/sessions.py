@@ -19,10 +19,10 @@ import faust
 
 from processors.context import StageContext
 from processors.session_steps import Refused, Splitting, Step, apply
-from schemas.sessions import SessionIdle, SessionInputRecord, SessionState
+from schemas.sessions import SESSION_STAGE, SessionIdle, SessionInputRecord, SessionState
 from schemas.status import JobState
 
-STAGE = "sessions"
+STAGE = SESSION_STAGE
 IDLE_CHECK_S = 0.5
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from schemas.options import RenderOptions
 from schemas.pipeline import JobRef
 from schemas.requests import DEFAULT_AVATAR_ID, DEFAULT_VOICE_ID, MAX_SCRIPT_CHARS, VoiceId
 
+SESSION_STAGE = "sessions"  # the stage name on the status events of the session stage
 SESSION_ID_PREFIX = "session-"  # session ids are `session-` + 32 hex; job ids never start so
 MAX_SAY_CHARS = 4_000
 MAX_PENDING_CHARS = MAX_SCRIPT_CHARS  # text said but not yet at a boundary

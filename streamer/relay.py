@@ -27,7 +27,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from models.media.mp4_boxes import DEFAULT_MIME, mime_codecs
 from schemas.base import Message
-from schemas.http import JobStatus
 from schemas.status import JobState
 from schemas.usage import UsageRecord
 from schemas.ws import (
@@ -55,6 +54,8 @@ CLOSE_TIMEOUT_S = 1.0
 
 CODE_BAD_REQUEST, CODE_UNKNOWN_JOB, CODE_GONE = 4400, 4404, 4410
 CODE_TOO_SLOW, CODE_JOB_FAILED = 4408, 4500
+Receive = Callable[[WebSocket, Outbox], Coroutine[Any, Any, None]]  # reads what the client sends
+Closing = Callable[[JobView], str]  # the close reason after `end`
 
 
 def _text(message: Message) -> str:
@@ -98,22 +99,10 @@ def _total(view: JobView) -> int | None:
     return None
 
 
-@dataclass
-class Closing:
-    """The reason the socket closes with after `end`: the last status message `pick` takes
-    (a live session's says why it ended)."""
-
-    pick: Callable[[JobStatus], bool]
-    reason: str = ""
-
-    def see(self, status: JobStatus) -> None:
-        if status.message and self.pick(status):
-            self.reason = status.message
-
-
 async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int,
                    signer: UrlSigner | None = None, closing: Closing | None = None) -> bool:
-    """Queues everything the client should get; False when the client fell too far behind."""
+    """Queues everything the client should get; False when the client fell too far behind.
+    `closing` gives the reason the socket closes with after `end` (a live session's)."""
     stall_s = state.settings.ws_stall_s
     init: tuple[bytes, str] | None = None
     first_seq, last_status = next_seq, None
@@ -123,8 +112,6 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
         items: list[Item] = []
         if view.status != last_status:
             last_status = view.status
-            if closing is not None:
-                closing.see(last_status)
             items.append(_text(WsStatus(status=with_urls(view.status, signer))))
         for seq in sorted(s for s in view.captions if s >= first_seq and s not in captions_sent):
             captions_sent.add(seq)
@@ -148,7 +135,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
             return True
         if total is not None and next_seq >= total:
             await out.put(_text(WsEnd(segments=total, state=view.status.state.value)), stall_s)
-            await out.put(Close(reason="" if closing is None else closing.reason), stall_s)
+            await out.put(Close(reason="" if closing is None else closing(view)), stall_s)
             return True
         if view.status.state in (JobState.FAILED, JobState.CANCELLED):
             code = CODE_JOB_FAILED if view.status.state is JobState.FAILED else CODE_GONE
@@ -236,7 +223,6 @@ async def stream(websocket: WebSocket) -> None:
         log.info("client left job %s", job_id)
 
 
-Receive = Callable[[WebSocket, Outbox], Coroutine[Any, Any, None]]
 
 
 async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int,

@@ -24,7 +24,6 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from schemas.base import JOB_ID_PATTERN
-from schemas.http import JobStatus
 from schemas.pipeline import JobRef
 from schemas.sessions import (
     CLIENT_MESSAGES,
@@ -55,7 +54,6 @@ from streamer.tickets import ticket_protocol
 
 log = logging.getLogger(__name__)
 JOB_ID = re.compile(JOB_ID_PATTERN)
-SESSION_STAGE = "sessions"  # the stage name on the session stage's status events
 
 
 async def open_session(request: Request) -> Response:
@@ -122,8 +120,8 @@ async def _take_input(state: GatewayState, view: JobView, websocket: WebSocket, 
         ended = isinstance(said, SessionEnd)
 
 
-def _said_by_session(status: JobStatus) -> bool:
-    return status.stage == SESSION_STAGE
+def _why_it_ended(view: JobView) -> str:
+    return view.session_said or ""
 
 
 async def session_stream(websocket: WebSocket) -> None:
@@ -140,7 +138,7 @@ async def session_stream(websocket: WebSocket) -> None:
         if view is None or not session_id.startswith(SESSION_ID_PREFIX):
             return await relay._refuse(websocket, relay.CODE_UNKNOWN_JOB, f"unknown session {session_id!r}")
         await relay._relay(state, view, websocket, int(raw), functools.partial(_take_input, state, view),
-                           relay.Closing(_said_by_session))
+                           _why_it_ended)
     except WebSocketDisconnect:
         log.info("client left session %s", session_id)
 
