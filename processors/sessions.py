@@ -68,17 +68,18 @@ async def sessions(ctx: StageContext, table: faust.Table, stream: faust.StreamT)
         table[key] = step.state.to_json()
 
 
-async def close_idle(ctx: StageContext, table: faust.Table, asked: set[tuple[str, float]]) -> None:
-    """Asks for every idle session of this worker's partitions to be closed, once each."""
+async def close_idle(ctx: StageContext, table: faust.Table, asked: dict[str, float]) -> None:
+    """Asks for every idle session of this worker's partitions to be closed, once each
+    (`asked`: session id -> the last `say` it was asked for)."""
     now = time.time()
     for key, raw in list(table.items()):
         state = SessionState.from_json(raw)
         session_id = state.job.job_id
-        due = (session_id, state.last_say_at)
-        if state.ended or due in asked or ctx.control.is_stopped(session_id):
+        if state.ended or ctx.control.is_stopped(session_id):
+            asked.pop(session_id, None)
             continue
-        if now - state.last_say_at > state.idle_timeout_s:
-            asked.add(due)
+        if now - state.last_say_at > state.idle_timeout_s and asked.get(session_id) != state.last_say_at:
+            asked[session_id] = state.last_say_at
             record = SessionInputRecord(session_id=session_id, sent_at=now,
                                         message=SessionIdle(last_say_at=state.last_say_at))
             await ctx.topics.session_input.send(key=key, value=record.to_json())
@@ -89,7 +90,7 @@ def register(ctx: StageContext) -> None:
     table = ctx.app.Table("session-state", default=None, partitions=ctx.settings.kafka.partitions,
                           key_type=bytes, value_type=bytes)
     ctx.app.agent(ctx.topics.session_input, name=STAGE)(functools.partial(sessions, ctx, table))
-    asked: set[tuple[str, float]] = set()  # idle records sent by this process: a repeat is harmless
+    asked: dict[str, float] = {}  # idle records this process sent; a repeat would be harmless
 
     @ctx.app.timer(IDLE_CHECK_S)
     async def _idle() -> None:
