@@ -249,3 +249,9 @@ class StageContext:
         self.metrics.failures.labels(stage, type(exc).__name__).inc()
         await self.report(job_id, stage, JobState.FAILED, error=f"{stage}: {type(exc).__name__}: {exc}",
                           **fields)
+
+
+def superseded(ctx: StageContext, job: JobRef) -> bool:
+    """Whether the record was made before its session's latest interrupt: it keeps its place
+    on the timeline (numbers, frames) but must not be heard or seen speaking."""
+    return job.epoch < ctx.control.epoch(job.job_id)

@@ -22,7 +22,7 @@ from models.lipsync.render import compose
 from models.media.encode import ChunkSegment, EncodeSettings, encode_chunk
 from models.media.frame_size import output_size, scale_frames
 from processors.avatar_cache import AvatarCache
-from processors.context import HeaderRecord, StageContext
+from processors.context import HeaderRecord, StageContext, superseded
 from processors.settings import LipsyncSettings
 from schemas.pipeline import FrameChunkMeta, SegmentMeta
 from schemas.status import JobState
@@ -56,9 +56,14 @@ def compose_chunk(avatar: Avatar, meta: FrameChunkMeta,
 
 
 def encode_frames(avatars: AvatarCache[Avatar], video: LipsyncSettings, meta: FrameChunkMeta,
-                  payload: bytes) -> ChunkSegment:
-    """In the CPU pool: the chunk composed, scaled to the output size and encoded."""
-    frames, audio = compose_chunk(avatars.get(meta.job.avatar_id), meta, payload)
+                  payload: bytes, silent: bool = False) -> ChunkSegment:
+    """In the CPU pool: the chunk composed, scaled to the output size and encoded. A
+    `silent` (interrupted) chunk is the avatar's own frames and silence, whatever it held."""
+    avatar = avatars.get(meta.job.avatar_id)
+    frames, audio = compose_chunk(avatar, meta, payload)
+    if silent:
+        frames = avatar.frames[[avatar.frame_index(meta.frame_start + i) for i in range(meta.n_frames)]]
+        audio = np.zeros_like(audio)
     _n, h, w, _c = frames.shape
     size = output_size(w, h, video.video_max_side)
     settings = EncodeSettings(width=size[0], height=size[1], fps=meta.job.options.fps,
@@ -106,7 +111,7 @@ async def encoder(ctx: StageContext, stream: faust.StreamT) -> None:
         job_id = meta.job.job_id
         try:
             segment = await ctx.run_cpu(encode_frames, ctx.avatars, ctx.settings.lipsync, meta,
-                                        payload)
+                                        payload, superseded(ctx, meta.job))
             for record in segment_records(meta, segment):
                 await ctx.send(ctx.topics.segments, job_id, record)
             await ctx.account(job_id, STAGE, meta.seq, video_s=segment.duration_s)

@@ -44,10 +44,23 @@ class JobControl(TopicFollower):
         self._stopped: OrderedDict[str, JobState] = OrderedDict()
         self._latest: OrderedDict[str, _Latest] = OrderedDict()
         self._callbacks: list[Callable[[str], None]] = []
+        self._epochs: OrderedDict[str, int] = OrderedDict()  # sessions' latest interrupt counts
         self.load = JobLoad()  # what runs and what waits, for admission (processors/admission.py)
 
     def is_stopped(self, job_id: str) -> bool:
         return job_id in self._stopped
+
+    def epoch(self, job_id: str) -> int:
+        """A session's interrupts so far, as its status events said (0 for a job)."""
+        return self._epochs.get(job_id, 0)
+
+    def note_epoch(self, job_id: str, epoch: int) -> None:
+        """Also called directly by the session stage, before the topic echoes it."""
+        if epoch > self._epochs.get(job_id, 0):
+            self._epochs[job_id] = epoch
+            self._epochs.move_to_end(job_id)
+            while len(self._epochs) > self._remember:
+                self._epochs.popitem(last=False)
 
     def latest(self, job_id: str) -> StatusEvent | None:
         """The job's last event read from the topic, a final one kept over later progress."""
@@ -85,5 +98,7 @@ class JobControl(TopicFollower):
         except ValueError:
             return  # a tombstone, or not ours to judge: the gateway logs unreadable records
         self._remember_event(event, record.value or b"")
+        if event.epoch is not None:
+            self.note_epoch(event.job_id, event.epoch)
         self.load.fold(event)
         self.mark(event.job_id, event.state)

@@ -11,6 +11,7 @@ warmed before the worker joins its group, so it says ready only once a chunk wou
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
@@ -26,7 +27,7 @@ from models.avatars.sample import SAMPLE_AVATAR_ID
 from models.lipsync.animator import MouthAnimator
 from models.lipsync.render import AudioWindow, Box, ChunkRenderer
 from processors.avatar_cache import AvatarCache
-from processors.context import HeaderRecord, StageContext
+from processors.context import HeaderRecord, StageContext, superseded
 from processors.settings import LipsyncSettings
 from processors.usage import Meter, charge, current_meter
 from schemas.options import AUDIO_SAMPLE_RATE_HZ
@@ -164,6 +165,11 @@ def audio_window(meta: AudioChunkMeta, payload: bytes) -> AudioWindow:
                        meta.sample_rate_hz, meta.job.options.fps)
 
 
+def silenced(window: AudioWindow) -> AudioWindow:
+    """An interrupted chunk: rendered from silence, so the mouth rests and nothing is heard."""
+    return dataclasses.replace(window, samples=np.zeros_like(window.samples))
+
+
 def frame_record(meta: AudioChunkMeta, window: AudioWindow, box: Box,
                  patches: np.ndarray) -> HeaderRecord[FrameChunkMeta]:
     """The frames record: patches (uint8) then the chunk's PCM with its context (int16)."""
@@ -216,7 +222,8 @@ async def lipsync(ctx: StageContext, renderers: Renderers, stream: faust.StreamT
     frames = ctx.metrics.frames.labels(renderers.kind)
     async for served in ctx.scheduled(stream, STAGE, _parse, _position_s, batch=8,
                                       job_of=lambda chunk: chunk[0].job):
-        batch = [chunk for _event, chunk in served]
+        batch = [(meta, silenced(window) if superseded(ctx, meta.job) else window)
+                 for _event, (meta, window) in served]
         items = [(meta.job.avatar_id, window) for meta, window in batch]
         rendered = []
         async for k, result in _rendered(ctx, renderers, items):

@@ -16,6 +16,7 @@ from core.settings import KafkaSettings
 @dataclass(frozen=True)
 class Topics:
     requests: faust.TopicT        # ScriptRequest (JSON)
+    session_input: faust.TopicT   # SessionInputRecord (JSON), key session_id
     sentences: faust.TopicT       # Sentence (JSON)
     audio: faust.TopicT           # AudioChunkMeta header + PCM
     frames: faust.TopicT          # FrameChunkMeta header + patches + PCM
@@ -39,6 +40,7 @@ def declare_topics(app: faust.App, kafka: KafkaSettings) -> Topics:
     names = kafka.topics
     return Topics(
         requests=topic(names.requests),
+        session_input=topic(names.session_input),
         sentences=topic(names.sentences),
         audio=topic(names.audio),
         frames=topic(names.frames),

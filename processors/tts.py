@@ -26,7 +26,7 @@ from models.speech.audio_chunks import (
 from models.speech.tts_backend import Utterance, VoiceRegistry
 from models.speech.tts_piper import PiperBackend, PiperSpeaker
 from processors.audio_pieces import piece_utterance
-from processors.context import HeaderRecord, StageContext
+from processors.context import HeaderRecord, StageContext, superseded
 from processors.settings import WorkerSettings
 from processors.tts_cursor import AlreadyDone, NotYet, carry_from, cursor_after, starting_cursor
 from schemas.options import AUDIO_SAMPLE_RATE_HZ, RenderOptions
@@ -67,11 +67,13 @@ def captions_for(job_id: str, utterance: Utterance, start_frame: int, fps: int,
     return [CaptionChunk(job_id=job_id, seq=seq, words=words) for seq, words in by_seq.items()]
 
 
-def cut_sentence(carry: AudioCarry, seq: int, count: int, speech: np.ndarray,
-                 options: RenderOptions,
-                 settings: WorkerSettings) -> tuple[list[ReadyChunk], AudioCarry]:
+def cut_sentence(carry: AudioCarry, seq: int, count: int | None, speech: np.ndarray,
+                 options: RenderOptions, settings: WorkerSettings, *, starts: bool = False,
+                 ends: bool = False) -> tuple[list[ReadyChunk], AudioCarry]:
     """Sentence ``seq`` of ``count``: its 16 kHz int16 speech as the job's next frame-aligned
-    chunks with context, and the carry for the next sentence. The offline render cuts so too."""
+    chunks with context, and the carry for the next sentence. The offline render cuts so too.
+    A session's utterance cuts like a job of its own: short first chunk (``starts``), and
+    its audio out to the end (``ends``) instead of waiting for the next utterance's."""
     fps = options.fps
     samples = frame_align(speech, AUDIO_SAMPLE_RATE_HZ, fps)
     if len(samples) == 0:  # nothing speakable: one silent frame keeps the job moving
@@ -79,8 +81,8 @@ def cut_sentence(carry: AudioCarry, seq: int, count: int, speech: np.ndarray,
     before = round(settings.tts_context_before_s * AUDIO_SAMPLE_RATE_HZ)
     after = round(settings.tts_context_after_s * AUDIO_SAMPLE_RATE_HZ)
     return cut_with_context(carry, seq, samples, AUDIO_SAMPLE_RATE_HZ, fps, options.chunk_frames,
-                            options.first_chunk_frames if seq == 0 else None, before, after,
-                            final=seq == count - 1)
+                            options.first_chunk_frames if seq == 0 or starts else None, before, after,
+                            final=count is not None and seq == count - 1, flush=ends)
 
 
 def _audio_record(job: JobRef, item: ReadyChunk, is_last: bool) -> HeaderRecord[AudioChunkMeta]:
@@ -102,8 +104,8 @@ def spoken_sentence(sentence: Sentence, start: TtsCursor | None, utterance: Utte
                          f"expected {AUDIO_SAMPLE_RATE_HZ}")
     carry = carry_from(start)
     ready, rest = cut_sentence(carry, sentence.seq, sentence.count, utterance.samples, job.options,
-                               settings)
-    final = sentence.seq == sentence.count - 1
+                               settings, starts=sentence.starts_utterance, ends=sentence.ends_utterance)
+    final = sentence.is_last
     audio = [_audio_record(job, item, final and item.chunk.seq == rest.next_seq - 1)
              for item in ready]
     new = [c for c in [*(r.chunk for r in ready), *rest.held] if c.sentence_seq == sentence.seq]
@@ -132,7 +134,10 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
         try:
             raw = resources.cursors.get(key)
             start = starting_cursor(sentence, TtsCursor.from_json(raw) if raw else None)
-            if sentence.audio is None:
+            if superseded(ctx, job):  # interrupted: its place on the timeline stays, silent
+                utterance = Utterance(np.zeros(0, np.int16), AUDIO_SAMPLE_RATE_HZ)
+                characters = {}
+            elif sentence.audio is None:
                 backend, voice = resources.voices.resolve(job.voice_id)
                 ctx.metrics.tts_characters.labels(backend.prefix).inc(len(sentence.text))
                 utterance = await backend.synthesize(voice, sentence.text, sentence.previous_text,
@@ -158,9 +163,13 @@ async def tts(ctx: StageContext, resources: TtsResources, stream: faust.StreamT)
         resources.cursors[key] = spoken.cursor.to_json()
         await ctx.account(job.job_id, STAGE, sentence.seq,
                           tts_characters=characters)
-        await ctx.report(job.job_id, STAGE, JobState.RUNNING, tenant=job.tenant,
-                         progress=round((sentence.seq + 1) / sentence.count, 4),
-                         message=f"spoke sentence {sentence.seq + 1}/{sentence.count}")
+        if sentence.count is None:  # a session's: how many sentences it will have is unknown
+            await ctx.report(job.job_id, STAGE, JobState.RUNNING, tenant=job.tenant,
+                             message=f"spoke sentence {sentence.seq + 1}")
+        else:
+            await ctx.report(job.job_id, STAGE, JobState.RUNNING, tenant=job.tenant,
+                             progress=round((sentence.seq + 1) / sentence.count, 4),
+                             message=f"spoke sentence {sentence.seq + 1}/{sentence.count}")
 
 
 def register(ctx: StageContext) -> None:

@@ -14,7 +14,7 @@ from core.logs import logging_config
 from core.metrics import serve
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
-from processors import assembler, avatars, chunker, encoder, lipsync, tts, webhooks
+from processors import assembler, avatars, chunker, encoder, lipsync, sessions, tts, webhooks
 from processors.app import create_app
 from processors.avatar_cache import AvatarCache, store_loader
 from processors.avatars import ensure_sample_avatar
@@ -30,8 +30,14 @@ from processors.topics import declare_topics
 
 log = logging.getLogger(__name__)
 
+def _entry(ctx: StageContext) -> None:
+    """The chunker stage: scripts and live sessions alike become sentences."""
+    chunker.register(ctx)
+    sessions.register(ctx)
+
+
 STAGES: dict[str, Callable[[StageContext], None]] = {
-    "chunker": chunker.register,
+    "chunker": _entry,
     "tts": tts.register,
     "lipsync": lipsync.register,
     "encoder": encoder.register,
@@ -69,8 +75,9 @@ def build_worker_app(settings: WorkerSettings, ready_file: Path | None = None,
     for name in settings.stages:
         STAGES[name](ctx)
         log.info("stage %s registered", name)
-    stage_of_topic = {topic: name for name in settings.stages
-                      for topic in app.agents[name].channel.topics}
+    agents_of_stage = {name: [name, *(["sessions"] if name == "chunker" else [])] for name in settings.stages}
+    stage_of_topic = {topic: name for name in settings.stages for agent in agents_of_stage[name]
+                      for topic in app.agents[agent].channel.topics}
     jobs = JobsInHand()
     app.sensors.add(InHandSensor(jobs, stage_of_topic))
     heartbeat = Heartbeat(app, settings, stage_of_topic, jobs)

@@ -27,6 +27,7 @@ from schemas.pipeline import (
     Sentence,
 )
 from schemas.requests import ScriptRequest
+from schemas.sessions import SessionInputRecord, SessionRequest, SessionResponse, SessionState
 from schemas.speech import CloneResponse, TtsRequest, Voice, VoiceList
 from schemas.status import StatusEvent
 from schemas.tickets import TicketResponse
@@ -39,7 +40,7 @@ EXPORTED: tuple[type[Message], ...] = (
     CaptionChunk, GenerateRequest, GenerateResponse, JobStatus, ErrorBody, BatchRequest, BatchResponse,
     JobList, AvatarTrainRequest, AvatarRecord, AvatarPage, Voice, VoiceList, CloneResponse, TtsRequest,
     WorkerHeartbeat, Health, UsageRecord, UsageReport, TicketResponse, WebhookEvent, WebhookDelivery,
-    WebhookDeliveryList,
+    WebhookDeliveryList, SessionInputRecord, SessionRequest, SessionResponse, SessionState,
 )
 
 

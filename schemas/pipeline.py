@@ -22,6 +22,8 @@ class JobRef(Message):
     options: RenderOptions = RenderOptions()
     submitted_at: float | None = None
     tenant: str = DEFAULT_TENANT
+    epoch: int = Field(0, ge=0, description="a session's interrupts before this record was made: "
+                       "records of an older epoch than the session's are silenced")
     priority: Priority = "live"  # batch: the stages serve its records only when no live one is due
 
 
@@ -38,11 +40,20 @@ class Sentence(Message):
 
     job: JobRef
     seq: int = Field(ge=0)
-    count: int = Field(ge=1, description="sentences in the job")
+    count: int | None = Field(None, ge=1, description="sentences in the job; a session's are "
+                              "unknown until its end, and only its last sentence has one")
     text: str
     previous_text: str | None = Field(None, description="the sentence before, for voice continuity")
     next_text: str | None = Field(None, description="the sentence after, for voice continuity")
     audio: AudioPiece | None = Field(None, description="an audio job's piece: decoded instead of spoken")
+    starts_utterance: bool = Field(False, description="a session's: the first of an utterance "
+                                   "(a short first chunk), as a job's sentence 0 is")
+    ends_utterance: bool = Field(False, description="a session's: nothing follows soon, so its "
+                                 "audio is cut to the end without waiting for the next sentence's")
+
+    @property
+    def is_last(self) -> bool:
+        return self.count is not None and self.seq == self.count - 1
 
 
 class AudioChunkMeta(Message):

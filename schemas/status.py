@@ -44,6 +44,8 @@ class StatusEvent(Message):
                         "has one other than `default`, later events do not change it")
     webhook_url: str | None = Field(None, description="the request's webhook: on the events the "
                                     "gateway and the first stage write, for the webhooks stage")
+    epoch: int | None = Field(None, ge=0, description="a session's interrupts so far, on the event "
+                              "of each interrupt: every stage silences records of an older epoch")
     priority: Priority | None = Field(None, description="live or batch; set by the chunker, "
                                       "carried on the job's later events")
     queue_position: int | None = Field(None, ge=1, description="while the job waits for a slot: "

@@ -23,6 +23,10 @@ class TopicNames:
         return f"{self.prefix}.requests"
 
     @property
+    def session_input(self) -> str:
+        return f"{self.prefix}.session-input"
+
+    @property
     def sentences(self) -> str:
         return f"{self.prefix}.sentences"
 
@@ -70,6 +74,8 @@ class TopicNames:
         big = {"max.message.bytes": str(MAX_RECORD_BYTES), "retention.ms": str(24 * 3600 * 1000)}
         return [
             TopicSpec(self.requests, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
+            # SessionInputRecord JSON, key session_id: what a live session is told, in order
+            TopicSpec(self.session_input, partitions, {"retention.ms": str(7 * 24 * 3600 * 1000)}),
             TopicSpec(self.sentences, partitions, {}),
             TopicSpec(self.audio, partitions, big),
             TopicSpec(self.frames, partitions, big),

@@ -66,7 +66,8 @@ class WsCaptions(Message):
 class WsError(Message):
     """Sent before the server closes the socket; `code` repeats the close code.
 
-    The close frame's reason is this `error` cut to 123 bytes; here it is whole.
+    The close frame's reason is this `error` cut to 123 bytes; here it is whole. Without a
+    code, the socket stays open: a live session's answer to a message it could not take.
     """
 
     type: Literal["error"] = "error"

@@ -18,6 +18,7 @@ from core.webhook_targets import WebhookTargetError
 from schemas.base import DEFAULT_TENANT, JOB_ID_PATTERN, Message, Priority
 from schemas.http import ErrorBody, GenerateRequest, GenerateResponse, JobStatus
 from schemas.requests import ScriptRequest
+from schemas.sessions import SessionRequest
 from schemas.status import JobState, StatusEvent
 from streamer.disk import low_space
 from streamer.files import file_response
@@ -111,7 +112,8 @@ def with_urls(status: JobStatus, signer: UrlSigner | None = None) -> JobStatus:
     return status
 
 
-def check_request(state: GatewayState, payload: GenerateRequest, who: Caller | None = None) -> None:
+def check_request(state: GatewayState, payload: GenerateRequest | SessionRequest,
+                  who: Caller | None = None) -> None:
     """404 for an avatar or voice that does not exist, or that is another tenant's."""
     owners = Owners(state.store.root)
     if not state.store.has_avatar(payload.avatar_id) or (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from schemas.base import DEFAULT_TENANT
 from schemas.http import JobStatus, Stall
 from schemas.pipeline import CaptionChunk, SegmentMeta
+from schemas.sessions import SESSION_STAGE
 from schemas.status import JobState, StatusEvent
 from schemas.usage import UsageRecord
 from streamer.settings import Prices
@@ -38,6 +39,7 @@ class JobView:
     captions: dict[int, CaptionChunk] = field(default_factory=dict)
     deleted: bool = False
     progress_at: float | None = None  # unix seconds of the last status event, segment or caption
+    session_said: str | None = None  # a live session's stage's last message: why it ended, kept
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def notify(self) -> None:
@@ -144,6 +146,8 @@ class JobBoard:
         if view.status.created_at is not None:
             self.usage.describe(event.job_id, view.status.created_at, view.status.tenant)
         view.progressed(event.at)
+        if event.stage == SESSION_STAGE and event.message:
+            view.session_said = event.message
         if event.stage == DELETE_STAGE:
             view.deleted = True
             view.init, view.media, view.captions = None, {}, {}

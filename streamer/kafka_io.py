@@ -20,6 +20,7 @@ from core.settings import FOLLOW_FETCH_WAIT_MS, KafkaSettings
 from schemas.avatars import AvatarTrainRequest
 from schemas.pipeline import CaptionChunk, SegmentMeta
 from schemas.requests import ScriptRequest
+from schemas.sessions import SessionInputRecord
 from schemas.status import StatusEvent
 from schemas.topics import MAX_RECORD_BYTES
 from schemas.usage import UsageRecord
@@ -122,6 +123,10 @@ class GatewayKafka:
     async def send_request(self, request: ScriptRequest) -> None:
         await self._connected().send_and_wait(self._kafka.topics.requests, request.to_json(),
                                            key=request.job_id.encode())
+
+    async def send_session_input(self, record: SessionInputRecord) -> None:
+        await self._connected().send_and_wait(self._kafka.topics.session_input, record.to_json(),
+                                              key=record.session_id.encode())
 
     def _connected(self) -> AIOKafkaProducer:
         if self._producer is None:

@@ -28,6 +28,13 @@ from schemas.http import (
     JobStatus,
 )
 from schemas.requests import DEFAULT_AVATAR_ID
+from schemas.sessions import (
+    SessionEnd,
+    SessionInterrupt,
+    SessionRequest,
+    SessionResponse,
+    SessionSay,
+)
 from schemas.speech import MAX_VOICE_NAME_CHARS, CloneResponse, TtsRequest, VoiceList
 from schemas.status import JobState
 from schemas.tickets import TicketResponse
@@ -72,6 +79,7 @@ def _page(default: int, high: int, what: str) -> tuple[Query, ...]:
 
 _BINARY: Schema = {"type": "string", "format": "binary", "contentMediaType": "application/octet-stream"}
 PATH_PARAMS: dict[str, Schema] = {"job_id": {"type": "string", "pattern": JOB_ID_PATTERN},
+                                  "session_id": {"type": "string", "pattern": JOB_ID_PATTERN},
                                   "avatar_id": {"type": "string", "pattern": AVATAR_ID_PATTERN}}
 AVATAR_FORM: Schema = {"type": "object", "required": ["file", "name"], "properties": {
     "file": {**_BINARY, "description": "a video (MP4, MOV, WebM, MKV) or photo (JPEG, PNG, WebP), "
@@ -144,6 +152,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),
         Query("ticket", {"type": "string"}, "from POST /api/v1/jobs/{job_id}/ticket, instead of a key "
                                             "(or as Sec-WebSocket-Protocol `ticket.<ticket>`)"))),
+    ("POST", "/api/v1/sessions"): Operation(SessionRequest, {201: SessionResponse, 400: _E, 404: _E, 415: _E,
+                                                             422: _E, 507: _E}),
+    ("GET", "/api/v1/sessions/{session_id}/stream"): Operation(None, {101: "WebSocket: see docs/websocket.md",
+                                                                      400: _E, 426: _E}, (
+        Query("from_seq", {"type": "integer", "minimum": 0, "default": 0}, "first media segment to send"),)),
     ("POST", "/api/v1/jobs/{job_id}/ticket"): Operation(None, {200: TicketResponse, 400: _E, 404: _E}),
     ("GET", "/api/v1/jobs/{job_id}/webhooks"): Operation(None, {200: WebhookDeliveryList, 400: _E, 404: _E}),
 }
@@ -151,7 +164,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 # and to those that carry a body or change something.
 _GUARD: dict[int, type[Message] | str] = {401: _E, 429: _E}
 _GUARD_UNSAFE: dict[int, type[Message] | str] = {403: _E, 413: _E}
-WS_MESSAGES: tuple[type[Message], ...] = (WsStatus, WsInit, WsCaptions, WsEnd, WsError)
+WS_MESSAGES: tuple[type[Message], ...] = (WsStatus, WsInit, WsCaptions, WsEnd, WsError, SessionSay,
+                                          SessionInterrupt, SessionEnd)
 
 
 def _schema(model: type[Message], components: dict[str, Any]) -> Schema:

@@ -15,7 +15,9 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import Counter
 from starlette.requests import Request
@@ -52,6 +54,8 @@ CLOSE_TIMEOUT_S = 1.0
 
 CODE_BAD_REQUEST, CODE_UNKNOWN_JOB, CODE_GONE = 4400, 4404, 4410
 CODE_TOO_SLOW, CODE_JOB_FAILED = 4408, 4500
+Receive = Callable[[WebSocket, Outbox], Coroutine[Any, Any, None]]  # reads what the client sends
+Closing = Callable[[JobView], str]  # the close reason after `end`
 
 
 def _text(message: Message) -> str:
@@ -96,8 +100,9 @@ def _total(view: JobView) -> int | None:
 
 
 async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: int,
-                   signer: UrlSigner | None = None) -> bool:
-    """Queues everything the client should get; False when the client fell too far behind."""
+                   signer: UrlSigner | None = None, closing: Closing | None = None) -> bool:
+    """Queues everything the client should get; False when the client fell too far behind.
+    `closing` gives the reason the socket closes with after `end` (a live session's)."""
     stall_s = state.settings.ws_stall_s
     init: tuple[bytes, str] | None = None
     first_seq, last_status = next_seq, None
@@ -130,7 +135,7 @@ async def _produce(state: GatewayState, view: JobView, out: Outbox, next_seq: in
             return True
         if total is not None and next_seq >= total:
             await out.put(_text(WsEnd(segments=total, state=view.status.state.value)), stall_s)
-            await out.put(Close(), stall_s)
+            await out.put(Close(reason="" if closing is None else closing(view)), stall_s)
             return True
         if view.status.state in (JobState.FAILED, JobState.CANCELLED):
             code = CODE_JOB_FAILED if view.status.state is JobState.FAILED else CODE_GONE
@@ -179,7 +184,7 @@ async def _account(state: GatewayState, job_id: str, sent: Sent) -> None:
             log.warning("usage of a stream of job %s not recorded", job_id, exc_info=True)
 
 
-async def _receive(websocket: WebSocket) -> None:
+async def _receive(websocket: WebSocket, out: Outbox) -> None:
     """Client messages are not part of the protocol yet; reading them is how a disconnect shows."""
     while True:
         message = await websocket.receive()
@@ -218,13 +223,18 @@ async def stream(websocket: WebSocket) -> None:
         log.info("client left job %s", job_id)
 
 
-async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int) -> None:
+
+
+async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_seq: int,
+                 receive: Receive = _receive, closing: Closing | None = None) -> None:
+    """`receive` reads the client's messages (a live session's input; for a job, only the
+    disconnect) and may answer through the outbox."""
     settings = state.settings
     out = Outbox(settings.ws_queue_bytes, settings.ws_queue_messages)
-    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app)))
+    producer = asyncio.create_task(_produce(state, view, out, from_seq, signer_for(websocket.app), closing))
     sent = Sent(state.metrics.sent_bytes)
     sender = asyncio.create_task(_send(websocket, out, sent))
-    receiver = asyncio.create_task(_receive(websocket))
+    receiver = asyncio.create_task(receive(websocket, out))
     tasks = {producer, sender, receiver}
     state.metrics.websocket_clients.inc()
     try:
@@ -249,7 +259,8 @@ async def _relay(state: GatewayState, view: JobView, websocket: WebSocket, from_
 
 async def not_upgraded(request: Request) -> Response:
     """A plain GET of the stream: a clear 426 instead of a bare 404 (400 for a bad id first)."""
-    job_id_of(request)
+    if "job_id" in request.path_params:  # a session's socket checks its own id
+        job_id_of(request)
     if not request.query_params.get("from_seq", "0").isdigit():
         return error(400, "from_seq must be an integer >= 0")
     response = error(426, "this is a WebSocket endpoint: connect with `Upgrade: websocket` (docs/websocket.md)")

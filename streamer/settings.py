@@ -18,6 +18,7 @@ from core.settings import (
     log_level_from,
 )
 from core.webhook_targets import AllowList, WebhookTargetError, host_of
+from schemas.sessions import MAX_IDLE_S
 from schemas.workers import STAGES
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -139,6 +140,7 @@ class GatewaySettings:
     webhook_allow: AllowList = field(default_factory=AllowList)  # exempt from the private-address check
     audio_max_bytes: int = 100 * 1024 * 1024  # an audio job's upload; AVATAR_MAX_BODY_BYTES caps it too
     audio_max_s: float = 600.0  # and its duration
+    session_idle_s: float = 300.0  # a live session without a `say` this long is closed
 
     @property
     def auth_required(self) -> bool:
@@ -188,4 +190,12 @@ class GatewaySettings:
             webhook_allow=AllowList.parse(env.get("AVATAR_WEBHOOK_ALLOW_HOSTS", "")),
             audio_max_bytes=int(env.get("AVATAR_AUDIO_MAX_BYTES", cls.audio_max_bytes)),
             audio_max_s=float(env.get("AVATAR_AUDIO_MAX_S", cls.audio_max_s)),
+            session_idle_s=_session_idle_s(env.get("AVATAR_SESSION_IDLE_S", str(cls.session_idle_s))),
         )
+
+
+def _session_idle_s(raw: str) -> float:
+    value = float(raw)
+    if not 0 < value <= MAX_IDLE_S:
+        raise ValueError(f"AVATAR_SESSION_IDLE_S must be a number of seconds in (0, {MAX_IDLE_S}]")
+    return value

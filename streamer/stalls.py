@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from schemas.avatars import AVATAR_STAGE
 from schemas.http import JobStatus, Stall
+from schemas.sessions import SESSION_ID_PREFIX
 from schemas.status import JobState
 from streamer.jobs import _STAGE_SHARE, JobBoard, JobView
 from streamer.workers import WorkerBoard
@@ -50,6 +51,8 @@ def waiting_stage(status: JobStatus, end_seen: bool, live: Mapping[str, int]) ->
 def stall_of(view: JobView, live: Mapping[str, int], now: float, stall_s: float) -> Stall | None:
     status = view.status
     if view.deleted or status.state not in (JobState.QUEUED, JobState.RUNNING):
+        return None
+    if view.job_id.startswith(SESSION_ID_PREFIX):  # a live session waits for its input, not a stage
         return None
     since = view.progress_at if view.progress_at is not None else status.updated_at
     if since is None or now - since < stall_s:

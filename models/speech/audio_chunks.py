@@ -147,13 +147,16 @@ def cut_with_context(
     before_samples: int,
     after_samples: int,
     final: bool,
+    flush: bool = False,
 ) -> tuple[list[ReadyChunk], AudioCarry]:
     """Append one sentence's frame-aligned ``samples``; return the chunks now complete.
 
     A chunk is out once ``after_samples`` of the job's audio past its end exist (or
     the job ends), so its context is the true neighbouring audio, across sentence
     boundaries: cutting in a stream gives the same payloads as cutting the whole
-    job's audio at once. Everything else stays in the returned carry.
+    job's audio at once. Everything else stays in the returned carry. ``flush`` lets
+    every chunk out now, as at the job's end, but keeps the history later chunks need
+    (a live session's utterance ended, and the next may come much later).
     """
     spf = samples_per_frame(sample_rate_hz, fps)
     if carry.start_sample + len(carry.samples) != carry.next_frame * spf:
@@ -170,7 +173,7 @@ def cut_with_context(
         chunk = waiting[0]
         own_start = chunk.frame_start * spf - carry.start_sample
         own_end = own_start + chunk.n_frames * spf
-        if not final and own_end + after_samples > len(buf):
+        if not (final or flush) and own_end + after_samples > len(buf):
             break
         lo, hi = max(0, own_start - before_samples), min(len(buf), own_end + after_samples)
         ready.append(ReadyChunk(chunk, buf[lo:hi].copy(), own_start - lo, hi - own_end))

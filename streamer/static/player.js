@@ -5,8 +5,8 @@
   const $ = (id) => document.getElementById(id);
   const HEADER_BYTES = 21, KIND_INIT = 0;
   const RETRY_FIRST_MS = 500, RETRY_MAX_MS = 8000, CODE_TOO_SLOW = 4408;
-  const player = (window.player = { jobId: null, segments: [], errors: [], ended: false, words: [], state: null,
-    closed: null });
+  const player = (window.player = { jobId: null, live: false, segments: [], errors: [], ended: false, words: [],
+    state: null, closed: null });
   let ws = null, ms = null, sb = null, queue = [], nextSeq = 0, endOfStream = false, retryMs = RETRY_FIRST_MS;
 
   const apiKey = () => $("apikey").value.trim();
@@ -71,6 +71,7 @@
       link.download = `${status.job_id}.mp4`;
       link.hidden = false;
       $("go").disabled = false;
+      $("live").disabled = false;
     }
   }
 
@@ -90,7 +91,8 @@
     let ticket;
     try { ticket = await ticketParam(jobId); } catch (e) { return fail(`no stream ticket: ${e.message}`); }
     if (jobId !== player.jobId) return; // a new submit came meanwhile
-    const socket = (ws = new WebSocket(`${scheme}://${location.host}/api/v1/stream/${jobId}?from_seq=${nextSeq}${ticket}`));
+    const path = player.live ? `/api/v1/sessions/${jobId}/stream` : `/api/v1/stream/${jobId}`;
+    const socket = (ws = new WebSocket(`${scheme}://${location.host}${path}?from_seq=${nextSeq}${ticket}`));
     ws.binaryType = "arraybuffer";
     ws.onmessage = (event) => {
       retryMs = RETRY_FIRST_MS; // the server answers: a later drop starts the backoff again
@@ -99,7 +101,8 @@
       if (message.type === "status") onStatus(message.status);
       else if (message.type === "init") { if (!ms) startMedia(message.mime || 'video/mp4; codecs="avc1.64001f, mp4a.40.2"'); }
       else if (message.type === "captions") player.words.push(...message.words);
-      else if (message.type === "end") { player.ended = true; endOfStream = true; pump(); pollUntilDone(); }
+      else if (message.type === "end") { player.ended = true; endOfStream = true; liveButtons(false); pump(); pollUntilDone(); }
+      else if (message.type === "error" && message.code == null && player.live) show(`Not taken: ${message.error}`);
       else if (message.type === "error") fail(message.error);
     };
     ws.onclose = (event) => {
@@ -137,15 +140,48 @@
     }));
   }
 
-  async function submit(event) {
-    event.preventDefault();
+  function reset(live) {
     if (ws) ws.close(1000);
-    Object.assign(player, { jobId: null, segments: [], errors: [], ended: false, words: [], state: null, initSeen: false,
-      closed: null });
+    Object.assign(player, { jobId: null, live, segments: [], errors: [], ended: false, words: [], state: null,
+      initSeen: false, closed: null });
     ms = sb = null; queue = []; nextSeq = 0; endOfStream = false; retryMs = RETRY_FIRST_MS;
     $("download").hidden = true;
     $("go").disabled = true;
+    liveButtons(false);
     localStorage.setItem("avatar-stream-key", apiKey());
+  }
+
+  function liveButtons(on) {
+    for (const id of ["say", "interrupt", "end"]) $(id).disabled = !on;
+    $("live").disabled = on;
+  }
+
+  // A live session (README: Live sessions): the script box is said in word-sized pieces, as an
+  // LLM would send its tokens; the server speaks each sentence as it completes.
+  async function openLive() {
+    reset(true);
+    const body = { avatar_id: $("avatar").value, voice_id: $("voice").value };
+    const response = await fetch("/api/v1/sessions", {
+      method: "POST", headers: { "Content-Type": "application/json", ...headers() }, body: JSON.stringify(body) });
+    const answer = await response.json();
+    if (!response.ok) { liveButtons(false); return fail(answer.error || response.statusText); }
+    player.jobId = answer.session_id;
+    show(`session ${answer.session_id} open · say something`);
+    await connect();
+    ws.addEventListener("open", () => liveButtons(true), { once: true });
+  }
+
+  function send(message) { if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message)); }
+
+  function say() {
+    const words = $("text").value.split(/(?=\s)/);
+    for (const word of words) send({ type: "say", text: word, final: false });
+    send({ type: "say", text: "", final: true });
+  }
+
+  async function submit(event) {
+    event.preventDefault();
+    reset(false);
     const body = { text: $("text").value, avatar_id: $("avatar").value, voice_id: $("voice").value };
     const audio = $("audiofile").files[0];  // an audio job instead: multipart, the browser sets its type
     const form = new FormData();
@@ -162,6 +198,10 @@
 
   $("apikey").value = localStorage.getItem("avatar-stream-key") || "";
   $("form").addEventListener("submit", submit);
+  $("live").addEventListener("click", openLive);
+  $("say").addEventListener("click", say);
+  $("interrupt").addEventListener("click", () => send({ type: "interrupt" }));
+  $("end").addEventListener("click", () => { send({ type: "end" }); liveButtons(false); $("live").disabled = true; });
   $("video").addEventListener("timeupdate", renderCaptions);
   $("video").addEventListener("error", () => fail(`media error ${$("video").error && $("video").error.code}`));
   // Lists may be plain arrays or wrapped ({items}, {avatars}, {voices}); only ready avatars can speak.

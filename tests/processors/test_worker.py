@@ -18,7 +18,7 @@ from core.store import MediaStore
 from models.avatars.avatar import save_avatar
 from models.avatars.sample import SAMPLE_AVATAR_ID, sample_avatar
 from models.lipsync.animator import MouthAnimator
-from processors import assembler, avatars, chunker, encoder, lipsync, tts, webhooks
+from processors import assembler, avatars, chunker, encoder, lipsync, sessions, tts, webhooks
 from processors.context import StageContext
 from processors.heartbeat import Heartbeat, lag_by_stage, partitions_by_topic, write_ready_file
 from processors.in_hand import InHandSensor, JobsInHand
@@ -33,6 +33,7 @@ def test_each_stage_is_its_module_agent_on_its_topic(tmp_path: Path) -> None:
     names = settings.kafka.topics
     expected = {
         "chunker": (chunker.chunker, names.requests),
+        "sessions": (sessions.sessions, names.session_input),  # run by the chunker stage
         "tts": (tts.tts, names.sentences),
         "lipsync": (lipsync.lipsync, names.audio),
         "encoder": (encoder.encoder, names.frames),
@@ -70,7 +71,8 @@ def test_the_sensor_notes_the_job_of_each_stage_input_record(tmp_path: Path) -> 
     app = build_worker_app(settings)
     (sensor,) = [s for s in app.sensors if isinstance(s, InHandSensor)]
     names = settings.kafka.topics
-    assert sensor.stage_of_topic == {names.requests: "chunker", names.sentences: "tts"}
+    assert sensor.stage_of_topic == {names.requests: "chunker", names.session_input: "chunker",
+                                     names.sentences: "tts"}
     jobs = JobsInHand()
     noting = InHandSensor(jobs, sensor.stage_of_topic)
     for topic, key in ((names.sentences, b"j1"), (names.requests, b"j2"), (names.sentences, b"j3"),

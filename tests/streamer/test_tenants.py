@@ -132,6 +132,17 @@ def test_other_keys_get_404_and_lists_hold_only_their_own(tmp_path: Path) -> Non
     assert client.get("/metrics", headers=_auth(KEY_A)).status_code == 403
 
 
+def test_a_sessions_ticket_opens_its_two_way_socket(tmp_path: Path) -> None:
+    client, state = _keyed(tmp_path)
+    _job_of(state, "session-a", A)
+    body = client.post("/api/v1/jobs/session-a/ticket", headers=_auth(KEY_A)).json()
+    assert body["stream_url"] == f"/api/v1/sessions/session-a/stream?ticket={body['ticket']}"
+    with client.websocket_connect(body["stream_url"]) as ws:
+        assert ws.receive_json()["type"] == "status"
+    with client.websocket_connect(f"/api/v1/stream/session-a?ticket={body['ticket']}") as ws:
+        assert ws.receive_json()["code"] == 4401  # a ticket names its path
+
+
 def test_a_ticket_streams_one_job_without_a_key(tmp_path: Path) -> None:
     client, state = _keyed(tmp_path)
     _job_of(state, "ja", A)
