@@ -83,6 +83,12 @@ class JobControl(TopicFollower):
             except Exception:
                 log.exception("stop callback failed for job %s", job_id)
 
+    def noted(self, event: StatusEvent) -> None:
+        """An event this process has just sent, folded in before the topic echoes it."""
+        self._remember_event(event, event.to_json())
+        self.load.fold(event)
+        self.mark(event.job_id, event.state)
+
     def _remember_event(self, event: StatusEvent, raw: bytes) -> None:
         kept = self._latest.get(event.job_id)
         if keeps(None if kept is None else kept.state, event.state):

@@ -3,8 +3,12 @@ a final one kept over later progress (the read from Kafka itself runs in the e2e
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from processors.context import StageContext
 from processors.job_control import JobControl, keeps
 from schemas.status import JobState, StatusEvent
+from tests.processors.stage_fake import FakeTopic
 
 
 def event(job_id: str, state: JobState, stage: str = "tts", **fields: object) -> StatusEvent:
@@ -37,3 +41,19 @@ def test_the_latest_event_per_job() -> None:
     c = event("c", JobState.QUEUED, "gateway")
     control._remember_event(c, c.to_json())  # beyond `remember`: the oldest is forgotten
     assert control.latest("a") is None and control.latest("c") == c
+
+
+async def test_a_stage_reports_nothing_more_once_its_job_ended() -> None:
+    # seen: a record done again after a redelivery reported `running` 0.26 s after the job
+    # completed, and the compacted topic kept that as the job's last word
+    control = JobControl("127.0.0.1:9", "avatar.status")  # not started: only what this process sends
+    topic = FakeTopic()
+    ctx = StageContext(app=None, topics=SimpleNamespace(status=topic), settings=None,  # type: ignore[arg-type]
+                       store=None, avatars=None, executor=None, control=control)  # type: ignore[arg-type]
+    await ctx.report("j", "encoder", JobState.RUNNING, message="all segments encoded")
+    await ctx.report("j", "assembler", JobState.COMPLETED, message="final MP4 ready")
+    await ctx.report("j", "encoder", JobState.RUNNING, message="all segments encoded")
+    sent = [StatusEvent.from_json(value) for _key, value in topic.sent]
+    assert [(e.stage, e.state) for e in sent] == [("encoder", JobState.RUNNING),
+                                                   ("assembler", JobState.COMPLETED)]
+    assert control.latest("j") == sent[-1]
