@@ -33,8 +33,9 @@ has finished the rebalance in progress, and a rebalance's callbacks run on Faust
 loop, which stops first: a worker signalled while the group rebalanced (two workers
 SIGTERMed at once, the second caught in the rebalance the first one's leave started)
 waited forever for a callback that never ran and exited without leaving, and the group
-waited the whole session timeout for it. Here a stop that is not done within
-LEAVE_WAIT_S sends the LeaveGroup itself.
+waited the whole session timeout for it. Here the consumer leaves as soon as its final
+commit is done, from the main loop, before its thread stops (`Consumer.on_stop`); and a
+thread's stop that is not done within LEAVE_WAIT_S sends the LeaveGroup itself.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from aiokafka.client import ConnectionGroup, CoordinationType
+from aiokafka.errors import KafkaError
+from aiokafka.protocol.group import LeaveGroupRequest
 from faust.transport.consumer import ensure_TP
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
@@ -70,6 +74,32 @@ FETCH_MAX_WAIT_MS = 200
 LEAVE_WAIT_S = 0.5  # a stop takes some 50 ms when no rebalance holds it up
 
 
+async def leave_group(coordinator: Any, tries: int = 4) -> bool:
+    """Sends the member's LeaveGroup, finding the coordinator again when the connection to it
+    has just dropped (seen: a request cut short by the stop took the connection down, and
+    aiokafka's one attempt failed with GroupCoordinatorNotAvailable). True once it is sent."""
+    member_id, generation = coordinator.member_id, coordinator.generation
+    if generation <= 0 or not member_id or coordinator._group_instance_id is not None:
+        return False  # not a member (or a static one, which does not leave)
+    client, group_id = coordinator._client, coordinator.group_id
+    for attempt in range(tries):
+        try:
+            node_id = coordinator.coordinator_id
+            if node_id is None:
+                node_id = await client.coordinator_lookup(CoordinationType.GROUP, group_id)
+            await client.send(node_id, LeaveGroupRequest(group_id, member_id),
+                              group=ConnectionGroup.COORDINATION)
+        except KafkaError as exc:
+            log.warning("LeaveGroup attempt %d failed: %s", attempt + 1, exc)
+            coordinator.coordinator_dead()  # look it up again
+            await asyncio.sleep(0.1)
+            continue
+        log.info("left the group %s (member %s)", group_id, member_id)
+        coordinator.reset_generation()  # aiokafka's own leave on close is then not sent again
+        return True
+    return False
+
+
 async def stop_or_leave(stopping: asyncio.Future[None], coordinator: Any, wait_s: float) -> bool:
     """Waits `wait_s` for the consumer's own stop; past that, tells the coordinator to stop
     rejoining and sends the LeaveGroup now. True when the stop had to be cut short."""
@@ -82,7 +112,7 @@ async def stop_or_leave(stopping: asyncio.Future[None], coordinator: Any, wait_s
     if not coordinator._closing.done():
         coordinator._closing.set_result(None)  # no more joins: this member is on its way out
     log.warning("the consumer's stop waits on a rebalance; leaving the group without it")
-    await coordinator._maybe_leave_group()
+    await leave_group(coordinator)
     return True
 
 
@@ -163,6 +193,30 @@ class Consumer(driver.Consumer):
         if acked and head is not None and not done_from(head, acked, self._gap[tp]):
             return None
         return super()._new_offset(tp)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()  # Faust's last commit
+        await self.leave_group()
+
+    async def leave_group(self) -> None:
+        """Leaves the group now, in the consumer's thread, and joins it no more: whatever
+        rebalance the coordinator is in the middle of, the others take over at once."""
+        thread = self._thread
+        consumer = getattr(thread, "_consumer", None)
+        if consumer is None or consumer._coordinator is None:
+            return
+        coordinator = consumer._coordinator
+
+        async def leave() -> None:
+            if not coordinator._closing.done():
+                coordinator._closing.set_result(None)  # no more joins: this member is on its way out
+            await leave_group(coordinator)
+
+        done = asyncio.run_coroutine_threadsafe(leave(), thread.thread_loop)
+        try:
+            await asyncio.wait_for(asyncio.wrap_future(done), LEAVE_WAIT_S * 2)
+        except Exception:  # stopping anyway; the thread's own stop tries again
+            log.warning("could not leave the group before stopping", exc_info=True)
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
