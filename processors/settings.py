@@ -101,7 +101,9 @@ class WorkerSettings:
     metrics_addr: str = "0.0.0.0"
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     audio_max_s: float = 600.0  # an audio job's longest file (the gateway checks too)
-    max_live_jobs: int = 8  # live jobs running at once across the workers (0: no limit)
+    # live jobs running at once across the workers (0: no limit); what one 2-core worker
+    # kept in real time in `loadtest` on 2026-12-04 (4 were 2.2 s late behind a 2 s buffer)
+    max_live_jobs: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> WorkerSettings:
