@@ -137,9 +137,6 @@ async def _start(ctx: StageContext, request: ScriptRequest, sentences: list[Sent
         "text_chars": len(request.text or ""), "created_at": request.submitted_at,
         "message": "split into sentences", "webhook_url": request.webhook_url,
         "priority": request.priority}
-    # counted at once: the next request judged here must not take the same slot
-    ctx.control.load.fold(StatusEvent(job_id=job_id, state=JobState.RUNNING, stage=STAGE,
-                                      at=time.time(), **fields))
     await ctx.report(job_id, STAGE, JobState.RUNNING, **fields)
     for sentence in sentences:
         await ctx.topics.sentences.send(key=job_id.encode(), value=sentence.to_json())

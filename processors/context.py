@@ -247,9 +247,11 @@ class StageContext:
         if fields.get("priority") is None and latest is not None:
             fields["priority"] = latest.priority
         event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
-        await self.topics.status.send(key=job_id.encode(), value=event.to_json())
-        if state.final:  # known here at once, before the topic echoes it
-            self.control.noted(event)
+        raw = event.to_json()
+        await self.topics.status.send(key=job_id.encode(), value=raw)
+        # known here at once, before the topic echoes it: a late report after a final one is
+        # refused above, and admission counts the slot this event takes or frees
+        self.control.noted(event, raw)
 
     async def fail(self, job_id: str, stage: str, exc: BaseException, **fields: Any) -> None:
         log.exception("job %s failed in %s", job_id, stage, exc_info=exc)

@@ -83,9 +83,10 @@ class JobControl(TopicFollower):
             except Exception:
                 log.exception("stop callback failed for job %s", job_id)
 
-    def noted(self, event: StatusEvent) -> None:
-        """An event this process has just sent, folded in before the topic echoes it."""
-        self._remember_event(event, event.to_json())
+    def noted(self, event: StatusEvent, raw: bytes) -> None:
+        """An event this process has just sent (`raw`: its JSON), folded in before the topic
+        echoes it."""
+        self._remember_event(event, raw)
         self.load.fold(event)
         self.mark(event.job_id, event.state)
 

@@ -100,6 +100,13 @@ async def leave_group(coordinator: Any, tries: int = 4) -> bool:
     return False
 
 
+async def leave_for_good(coordinator: Any) -> bool:
+    """Tells the coordinator to join no more (this member is on its way out), then leaves."""
+    if not coordinator._closing.done():
+        coordinator._closing.set_result(None)
+    return await leave_group(coordinator)
+
+
 async def stop_or_leave(stopping: asyncio.Future[None], coordinator: Any, wait_s: float) -> bool:
     """Waits `wait_s` for the consumer's own stop; past that, tells the coordinator to stop
     rejoining and sends the LeaveGroup now. True when the stop had to be cut short."""
@@ -109,10 +116,8 @@ async def stop_or_leave(stopping: asyncio.Future[None], coordinator: Any, wait_s
         return False
     if coordinator is None:
         return True
-    if not coordinator._closing.done():
-        coordinator._closing.set_result(None)  # no more joins: this member is on its way out
     log.warning("the consumer's stop waits on a rebalance; leaving the group without it")
-    await leave_group(coordinator)
+    await leave_for_good(coordinator)
     return True
 
 
@@ -205,14 +210,7 @@ class Consumer(driver.Consumer):
         consumer = getattr(thread, "_consumer", None)
         if consumer is None or consumer._coordinator is None:
             return
-        coordinator = consumer._coordinator
-
-        async def leave() -> None:
-            if not coordinator._closing.done():
-                coordinator._closing.set_result(None)  # no more joins: this member is on its way out
-            await leave_group(coordinator)
-
-        done = asyncio.run_coroutine_threadsafe(leave(), thread.thread_loop)
+        done = asyncio.run_coroutine_threadsafe(leave_for_good(consumer._coordinator), thread.thread_loop)
         try:
             await asyncio.wait_for(asyncio.wrap_future(done), LEAVE_WAIT_S * 2)
         except Exception:  # stopping anyway; the thread's own stop tries again

@@ -20,7 +20,7 @@ import orjson
 from processors.admission import Admission
 from processors.context import StageContext
 from schemas.requests import ScriptRequest
-from schemas.status import JobState, StatusEvent
+from schemas.status import JobState
 
 REPORT_EVERY_S = 5.0  # a waiting job's place is told again this often, or when it changes
 
@@ -77,8 +77,6 @@ class Waiting:
             "created_at": request.submitted_at,
             "message": f"waiting for a slot: number {place.position} in line, "
                        f"about {place.estimated_start_s:.0f} s"}
-        event = StatusEvent(job_id=request.job_id, state=JobState.QUEUED, stage=self.stage, at=now, **fields)
-        self.ctx.control.load.fold(event)  # in line at once, before the topic says so
         await self.ctx.report(request.job_id, self.stage, JobState.QUEUED, **fields)
 
     def owned(self) -> Iterator[Held]:

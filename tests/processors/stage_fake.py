@@ -4,6 +4,7 @@ dict plays the stage's Faust table."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ class FakeControl:
 
     def mark(self, job_id: str, state: JobState) -> None:
         pass
+
+    def noted(self, event: StatusEvent, raw: bytes) -> None:
+        self.load.fold(event)  # as JobControl: what this process sends counts at once
 
     async def sync(self) -> bool:
         self.syncs += 1
@@ -114,7 +118,9 @@ class FakeContext:
         if fields.get("tenant") is None:  # as StageContext: the job's latest event names it
             latest = self.control.latest(job_id)
             fields["tenant"] = "default" if latest is None else latest.tenant
-        self.reports.append(StatusEvent(job_id=job_id, stage=stage, state=state, at=1.0, **fields))
+        event = StatusEvent(job_id=job_id, stage=stage, state=state, at=time.time(), **fields)
+        self.reports.append(event)
+        self.control.noted(event, event.to_json())
 
     async def fail(self, job_id: str, stage: str, exc: BaseException, tenant: str | None = None) -> None:
         self.failures.append((job_id, f"{stage}: {type(exc).__name__}: {exc}"))
