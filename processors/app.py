@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 
 from processors import kafka_driver
+from processors.fence import FencedTable
 from processors.settings import WorkerSettings
 from schemas.topics import MAX_RECORD_BYTES
 
@@ -17,6 +18,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        Table=FencedTable,  # stale work writes no table (processors/fence.py)
         topic_replication_factor=1,
         topic_partitions=settings.kafka.partitions,
         table_standby_replicas=0,

@@ -27,11 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import faust
+from faust.types import TP
 
 from core.store import MediaStore
 from models.avatars.avatar import Avatar
 from processors.avatar_cache import AvatarCache
 from processors.cpu_pool import DeadlinePool, current_due
+from processors.fence import hand, stale, taken_since
 from processors.job_control import JobControl
 from processors.metrics import WorkerMetrics
 from processors.schedule import DeadlineQueue, ReadAhead
@@ -136,11 +138,15 @@ class StageContext:
         the stage judges them itself (the chunker answers a request for a stopped job).
         Each record is held until the stage asks for the next (see the module's doc)."""
         async for event, record in self._held(stream, stage, parse, skip_stopped):
+            hand([(event.message.tp, time.monotonic())])
             started = time.perf_counter()
             start_meter()
             yield event, record
             self._finished(stage, started, 1)
-            await release(stream, event)  # reached only when the stage is done with it
+            # reached only when the stage is done with it; a stale record is done again
+            # by its partition's owner (processors/fence.py)
+            if not self._handed_back(stage):
+                await release(stream, event)
 
     async def scheduled(self, stream: faust.StreamT, stage: str, parse: Callable[[faust.EventT], T],
                         position_s: Callable[[T], float], batch: int = 1,
@@ -184,25 +190,29 @@ class StageContext:
                 # the CPU pool serves this work by its due time; batch work after any live work
                 due = first[1] + (BATCH_DUE_S if queue.is_batch(first[0]) else 0.0)
                 served: list[tuple[faust.EventT, T]] = []
+                reads: list[tuple[TP, float]] = []  # each one's partition and when it was read
                 while len(served) < batch and (head := queue.take(lead_s)) is not None:
                     event, record, read_at = head[1]
                     await room.release(_size(event))
-                    if read_at < self._sought_at():
-                        continue  # comes again from the rebalance's seek
+                    if taken_since(self.app.consumer, event.message.tp, read_at):
+                        continue  # comes again from the rebalance's seek, here or elsewhere
                     if self._stopped(event):
                         await release(stream, event)
                         continue
                     served.append((event, record))
+                    reads.append((event.message.tp, read_at))
                 if served:
                     # a table written while serving it goes to the changelog partition of the
                     # record in hand, which Faust finds from the task's current event
                     stream._set_current_event(served[0][0])
+                    hand(reads)
                     current_due.set(due)
                     started = time.perf_counter()
                     start_meter()
                     yield served
                     self._finished(stage, started, len(served))
-                    await release(stream, *(event for event, _ in served))
+                    if not self._handed_back(stage):
+                        await release(stream, *(event for event, _ in served))
         finally:
             reader.cancel()
 
@@ -210,13 +220,14 @@ class StageContext:
         self.metrics.stage_seconds.labels(stage).observe(time.perf_counter() - started)
         self.metrics.records.labels(stage).inc(records)
 
-    def _sought_at(self) -> float:
-        """When the consumer's latest seek after a rebalance began (kafka_driver). A record
-        read after it may still be from the old position (a fetch already on its way), which
-        only makes a repeat; one read before is from the old position for certain. Not its
-        end: records read between are from the new position, and nothing would bring them
-        again (seen: a job's chunks 26-55 dropped that way, and the job never ended)."""
-        return float(getattr(self.app.consumer, "seeking_from", 0.0))
+    def _handed_back(self, stage: str) -> bool:
+        """Whether the records just served were read before their partition was taken away:
+        they are not released, so the partition's owner does them again."""
+        if not stale(self.app):
+            return False
+        log.info("%s: the partition of the records in hand was taken away while they were "
+                 "worked on; handed back unreleased", stage)
+        return True
 
     async def dead_letter(self, event: faust.EventT, stage: str, reason: str) -> None:
         msg = event.message

@@ -1,4 +1,4 @@
-"""faust-streaming's Kafka consumer, with three faults fixed.
+"""faust-streaming's Kafka consumer, with four faults fixed.
 
 Where a partition starts after a rebalance. Faust (through aiokafka) seeks a newly
 assigned partition to its committed offset only when that offset is above 0. Records it
@@ -36,6 +36,10 @@ waited forever for a callback that never ran and exited without leaving, and the
 waited the whole session timeout for it. Here the consumer leaves as soon as its final
 commit is done, from the main loop, before its thread stops (`Consumer.on_stop`); and a
 thread's stop that is not done within LEAVE_WAIT_S sends the LeaveGroup itself.
+
+A revoked partition's work that goes on. Faust does not stop an agent when its
+partitions are revoked; the consumer notes when each one was (`revoked_at`), so that such
+work writes no table and is not committed (processors/fence.py).
 """
 
 from __future__ import annotations
@@ -171,6 +175,12 @@ class Consumer(driver.Consumer):
         self.start_offsets: dict[TP, int] = {}  # stream partition -> where it was sought to
         self.sought_at = 0.0  # monotonic time of the last seek after a rebalance, once done
         self.seeking_from = 0.0  # ...and when it began: records read before are of the old position
+        self.revoked_at: dict[TP, float] = {}  # when each partition was last revoked (processors/fence.py)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        now = time.monotonic()  # before any await: no stale write gets in between
+        self.revoked_at.update({tp: now for tp in revoked})
+        await super().on_partitions_revoked(revoked)
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets, and to the first record where none is."""
