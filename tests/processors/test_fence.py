@@ -87,14 +87,21 @@ async def _started_table(app, name: str):
 
 
 async def _changelog(app, table) -> list[bytes | None]:
-    """Every value on the table's changelog topic, read back from the broker."""
+    """Every value on the table's changelog topic, read back from the broker to its end."""
     consumer = AIOKafkaConsumer(table.changelog_topic.get_topic_name(),
                                 bootstrap_servers=app.conf.broker[0].authority,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     try:
-        batches = await consumer.getmany(timeout_ms=5000)
-        return [r.value for records in batches.values() for r in records]
+        values: list[bytes | None] = []
+        while True:
+            batches = await consumer.getmany(timeout_ms=500)
+            values += [r.value for records in batches.values() for r in records]
+            parts = list(consumer.assignment())  # empty until the first metadata
+            if parts:
+                ends = await consumer.end_offsets(parts)
+                if all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+                    return values
     finally:
         await consumer.stop()
 
